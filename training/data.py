@@ -356,20 +356,27 @@ def split_eimg(records: Sequence, seed: int = 0) -> Splits:
 def split_oasis(records: Sequence[ImageRecord], seed: int = 0, holdout: float = 0.2) -> tuple[list, list]:
     """Seeded (train, hold-out) split of OASIS for image->VA evaluation.
 
-    Stratified by category (Person/Animal/Object/Scenery): each category gives
-    round(n_category * holdout) pictures (halves round up) to the hold-out, so the hold-out
-    covers the same kinds of pictures. For the 738 shared pictures and holdout=0.2:
+    The hold-out has round(n * holdout) pictures (halves round up), stratified by category
+    (Person/Animal/Object/Scenery): each category gives floor(n_category * holdout), and the
+    few left over go to the categories with the largest remainders, so the hold-out holds
+    the same kinds of pictures as the whole. For the 738 shared pictures and holdout=0.2:
     590 train / 148 hold-out. Independent of input order; both parts sorted by id.
     """
     if not 0.0 <= holdout < 1.0:
         raise ValueError(f"holdout must be in [0, 1), got {holdout}")
     recs = sorted(records, key=_key)
+    cats = sorted({r.category for r in recs})
+    members = {c: np.array([i for i, r in enumerate(recs) if r.category == c]) for c in cats}
+    # hold-out size: round(n * holdout), shared out over categories by largest remainder
+    quota = {c: len(members[c]) * holdout for c in cats}
+    take = {c: int(math.floor(q)) for c, q in quota.items()}
+    extra = _round_half_up(len(recs) * holdout) - sum(take.values())
+    for c in sorted(cats, key=lambda c: (-(quota[c] - take[c]), c))[:max(extra, 0)]:
+        take[c] += 1
     rng = np.random.default_rng(seed)
     held: set[int] = set()
-    for cat in sorted({r.category for r in recs}):
-        idx = np.array([i for i, r in enumerate(recs) if r.category == cat])
-        k = _round_half_up(len(idx) * holdout)
-        held.update(rng.permutation(idx)[:k].tolist())
+    for c in cats:
+        held.update(rng.permutation(members[c])[:take[c]].tolist())
     train = [r for i, r in enumerate(recs) if i not in held]
     test = [r for i, r in enumerate(recs) if i in held]
     return train, test
@@ -401,7 +408,11 @@ def paired_splits(seed: int = 0, root: PathLike | None = None, holdout: float = 
 # ---------------------------------------------------------------------------------------
 @dataclass
 class SkipReport:
-    """What :func:`read_tokens` could not use: ``skipped`` is a list of (path, reason)."""
+    """What :func:`read_tokens` / :func:`check_images` could not use.
+
+    ``skipped``: (path, reason) pairs; ``count``: how many; ``kept``: the records that were
+    used, in order; ``summary`` (also ``str(report)``): one line for logs.
+    """
 
     total: int = 0
     skipped: list = field(default_factory=list)
@@ -414,7 +425,7 @@ class SkipReport:
 
     @property
     def summary(self) -> str:
-        s = f"read {self.total - self.count} of {self.total} MIDI files, skipped {self.count}"
+        s = f"read {self.total - self.count} of {self.total} files, skipped {self.count}"
         if self.skipped:
             s += ": " + "; ".join(f"{Path(p).name} ({r})" for p, r in self.skipped[:5])
             if self.count > 5:
@@ -427,8 +438,8 @@ class SkipReport:
 
 def tokenizer_hash(tokenizer) -> str:
     """A short hash of a tokenizer's vocabulary configuration (and the MidiTok version)."""
-    from engine._miditok import miditok
-    blob = json.dumps({"config": tokenizer.config, "miditok": miditok.__version__,
+    from importlib.metadata import version
+    blob = json.dumps({"config": tokenizer.config, "miditok": version("miditok"),
                        "vocab_size": tokenizer.vocab_size}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -505,3 +516,22 @@ def read_tokens(records: Iterable, tokenizer, cache_dir: PathLike | None = None,
     if report.count:
         warnings.warn(report.summary, DataWarning, stacklevel=2)
     return out, report
+
+
+def check_images(records: Iterable[ImageRecord]) -> tuple[list[ImageRecord], SkipReport]:
+    """Decode every picture once (``engine.image.load_image``); unreadable ones are skipped
+    with a :class:`DataWarning` and counted. Returns (usable records, report)."""
+    from engine.image import load_image
+
+    records = list(records)
+    report = SkipReport(total=len(records))
+    for rec in records:
+        try:
+            load_image(rec.path)
+        except Exception as e:  # noqa: BLE001 - ImageReadError, OSError, cv2.error
+            report.skipped.append((str(rec.path), str(e).replace(f"cannot read image {rec.path}: ", "")))
+            continue
+        report.kept.append(rec)
+    if report.count:
+        warnings.warn(report.summary, DataWarning, stacklevel=2)
+    return list(report.kept), report
