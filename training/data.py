@@ -17,6 +17,11 @@ Pairing (Kundu, Singh & Iwahori, 2024, Sec. 3): an image x and a clip y are pair
 similarity s = ((v_x - v_y)^2 + (a_x - a_y)^2)^(-1/2); every clip gets its most similar
 image (:func:`pair_clips_to_images`). :func:`paired_splits` builds train/test/val pairs so
 that test and val clips only meet OASIS images that image->VA training never saw.
+
+Reading files: :func:`read_tokens` (MIDI -> token ids, cached under ``runs/cache/tokens``)
+and :func:`check_images` skip unreadable files with a :class:`DataWarning` and count them
+in a :class:`SkipReport`. On the shared data (Nov 2026) nothing is skipped: 738/738
+pictures, 2700/2700 EIMG, 150/150 VGMIDI, 909/909 POP909 files read.
 """
 from __future__ import annotations
 
@@ -393,7 +398,9 @@ def paired_splits(seed: int = 0, root: PathLike | None = None, holdout: float = 
     So an image-to-music evaluation on test/val feeds pictures that neither the image->VA
     model (trained on the OASIS train split) nor the paired training ever saw. This differs
     from the paper, which paired all clips with all images; the cost is that test/val clips
-    choose among fewer pictures (slightly larger VA distances, see ``pairing_stats``).
+    choose among fewer pictures: at seed 0 the mean VA distance to the paired picture is
+    0.38 (train), 0.58 (test), 0.45 (val), against 0.37 when all clips meet all 738
+    pictures (see :func:`pairing_stats`). The same ``seed`` drives both splits.
     """
     clips, images = load_eimg(root), load_oasis(root)
     s = split_eimg(clips, seed=seed)
