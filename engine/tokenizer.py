@@ -54,6 +54,9 @@ DEFAULT_CONFIG: dict = {
     "use_sustain_pedals": False,
     "use_pitch_bends": False,
     "use_programs": False,
+    # MidiTok adds 62 drum-pitch tokens by default; drums are dropped before encoding, so they
+    # could never be produced by the data, yet MidiTok would decode them as piano notes.
+    "use_pitchdrum_tokens": False,
     "remove_duplicated_notes": True,
 }
 
@@ -89,14 +92,18 @@ def merge_to_piano(score: Score) -> Score:
 def load_score(source: PathLike | bytes) -> Score:
     """Read a MIDI file (path or bytes) and merge it to one piano track.
 
-    Raises :class:`MidiReadError` with the file name for unreadable files.
+    Raises :class:`MidiReadError` naming the file when it is unreadable (corrupt, truncated,
+    not MIDI) or holds no note outside drum tracks.
     """
     name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
         score = Score.from_midi(bytes(source)) if isinstance(source, (bytes, bytearray)) else Score(str(source))
     except Exception as e:  # symusic raises RuntimeError/ValueError/IOError on bad files
         raise MidiReadError(f"cannot read MIDI file {name}: {e}") from None
-    return merge_to_piano(score)
+    piano = merge_to_piano(score)
+    if len(piano.tracks[0].notes) == 0:
+        raise MidiReadError(f"MIDI file {name} holds no piano notes (drum tracks are dropped)")
+    return piano
 
 
 @dataclass(frozen=True)
