@@ -1,0 +1,162 @@
+"""MusicGenerator: an endless, steerable stream of REMI tokens from a model bundle.
+
+The one object the live engine and offline generation drive::
+
+    gen = MusicGenerator(load_bundle(), SamplingOptions(seed=0), MusicalControls(key="C minor"))
+    tokens, (v, a) = gen.analyze_image(rgb)          # picture -> image tokens + VA estimate
+    gen.set_condition(Condition(v, a, tokens))       # steer: recomputes cross K/V only
+    while True:
+        tok = gen.next_token()                       # one token, KV-cached
+        for event in gen.last_events: ...            # the MIDI events that token completed
+
+Each ``next_token`` runs the decoder on the previous token (so a new condition, control or
+sampling setting acts on the very next token), masks the logits with the grammar and the
+musical controls (:mod:`engine.controls`), and samples (:mod:`engine.sampling`). When the
+cache would pass the bundle's ``max_context`` it re-primes at a bar boundary as
+docs/bundle.md prescribes: ``BOS`` + the last ``reprime_keep`` tokens from a ``Bar`` on, one
+prefill at positions 0..n-1. The musical state (:class:`engine.controls.MusicState`, built on
+:class:`engine.streaming.StreamingDecoder`) runs on regardless, so event times keep growing.
+The same bundle, seed, options and condition give the same tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from engine.bundle import Bundle, load_bundle
+from engine.controls import MusicalControls, MusicState, build_masks
+from engine.runtime import KVCache, Runtime
+from engine.sampling import Sampler, SamplingOptions
+from engine.streaming import Event
+from engine.va import check_va
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What the music should express. VA on the paper's 1-9 scale; a part left ``None`` is off
+    (both off = unconditioned). ``image_tokens``: from :meth:`MusicGenerator.analyze_image`."""
+
+    valence: float | None = None
+    arousal: float | None = None
+    image_tokens: np.ndarray | None = None
+
+    def __post_init__(self):
+        if (self.valence is None) != (self.arousal is None):
+            raise ValueError("give both valence and arousal, or neither")
+        if self.valence is not None:
+            check_va(self.valence, self.arousal)
+
+    @property
+    def va(self) -> tuple[float, float] | None:
+        return None if self.valence is None else (float(self.valence), float(self.arousal))
+
+
+class MusicGenerator:
+    """Sample an endless token stream from a bundle (a :class:`Bundle`, a folder, or None = shipped)."""
+
+    def __init__(self, bundle: Union[Bundle, str, Path, None] = None, sampling: SamplingOptions = SamplingOptions(),
+                 controls: MusicalControls = MusicalControls(), condition: Condition = Condition(),
+                 *, runtime: Runtime | None = None, device: str = "auto", threads: int | None = None):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.runtime = runtime or Runtime(self.bundle, device=device, threads=threads)
+        self.tokenizer = self.bundle.tokenizer
+        self.state = MusicState(self.tokenizer)
+        self.max_context = self.bundle.decoder.max_context
+        self.reprime_keep = self.bundle.decoder.reprime_keep
+        self.set_controls(controls)
+        self.set_sampling(sampling)
+        self.set_condition(condition)
+        self.reset()
+
+    # -- settings (each takes effect at the next token) ---------------------------------------
+    def set_condition(self, condition: Condition) -> None:
+        """Steer: recompute the cross-attention K/V only; the self-attention cache continues."""
+        c = self.bundle.image_encoder
+        if condition.image_tokens is not None and np.asarray(condition.image_tokens).size != c.image_tokens * c.dim:
+            raise ValueError(f"image_tokens must have {c.image_tokens} x {c.dim} values, "
+                             f"got shape {np.shape(condition.image_tokens)}")
+        self._cross = self.runtime.cross_kv(condition.va, condition.image_tokens)
+        self.condition = condition
+
+    def set_controls(self, controls: MusicalControls) -> None:
+        self._masks = build_masks(self.tokenizer, controls)  # raises before anything changes
+        self.controls = controls
+
+    def set_sampling(self, sampling: SamplingOptions) -> None:
+        """New options; the random generator restarts from ``sampling.seed``."""
+        self.sampler = Sampler(sampling)
+        self.sampling = sampling
+
+    def analyze_image(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """RGB uint8 (H, W, 3) -> (image tokens [Ni, Dc], (valence, arousal) on 1-9)."""
+        return self.runtime.encode_image(rgb)
+
+    # -- the stream ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Start a new piece: empty cache, fresh musical state, sampler back at its seed."""
+        self.cache: KVCache = self.runtime.empty_cache()
+        self.context: list[int] = []  # the tokens in the cache, BOS first
+        self._pending = self.bundle.bos  # the token the decoder runs next
+        self.state.reset()
+        self.sampler = Sampler(self.sampling)
+        self.last_events: list[Event] = []
+        self.n_tokens = 0  # tokens emitted since reset
+        self.n_reprimes = 0
+
+    def _reprime_ids(self) -> list[int]:
+        """BOS + the last ``reprime_keep`` tokens, cut to start at their first Bar."""
+        bar = self.tokenizer.groups.bar
+        recent = self.context[1:] + [self._pending]
+        window = recent[-self.reprime_keep:]
+        if bar in window:
+            window = window[window.index(bar):]
+        else:  # no Bar in the window: take the last bar that still fits, else the window
+            starts = [i for i, t in enumerate(recent) if t == bar and len(recent) - i < self.max_context]
+            if starts:
+                window = recent[starts[-1]:]
+        return [self.bundle.bos] + window
+
+    def logits(self) -> np.ndarray:
+        """Run the decoder on the pending token; returns the raw logits [V] of the next one."""
+        if self.cache.length + 1 > self.max_context:
+            ids = self._reprime_ids()
+            self.cache = self.runtime.empty_cache()
+            out = self.runtime.decode(ids, self.cache, self._cross)
+            self.context = ids
+            self.n_reprimes += 1
+        else:
+            out = self.runtime.decode([self._pending], self.cache, self._cross)
+            self.context.append(self._pending)
+        return out[-1]
+
+    def next_token(self) -> int:
+        """Sample one token (masked by grammar and controls); ``last_events`` gets its events."""
+        logits = np.array(self.logits(), dtype=np.float32)
+        for mask in self._masks:
+            mask.apply(logits, self.state)
+        tok = self.sampler.sample(logits)
+        self._pending = tok
+        self.last_events = self.state.feed(tok)
+        self.n_tokens += 1
+        return tok
+
+    def generate(self, n_tokens: int) -> list[int]:
+        return [self.next_token() for _ in range(n_tokens)]
+
+    def generate_bars(self, n_bars: int, max_tokens: int | None = None) -> list[int]:
+        """Tokens until ``n_bars`` full bars are written (stops before the next bar's ``Bar``)."""
+        bar = self.tokenizer.groups.bar
+        out: list[int] = []
+        limit = max_tokens or 400 * n_bars + 64
+        bars = 0
+        while len(out) < limit:
+            tok = self.next_token()
+            if tok == bar:
+                bars += 1
+                if bars > n_bars:
+                    break
+            out.append(tok)
+        return out

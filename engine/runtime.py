@@ -1,0 +1,197 @@
+"""ONNX Runtime sessions for a bundle: image encoder, condition, cached decoder step.
+
+:class:`Runtime` opens the three graphs of docs/bundle.md and runs them, nothing else:
+
+* ``encode_image(rgb)`` -> image tokens [Ni, Dc] and the picture's (valence, arousal);
+* ``cross_kv(va, image_tokens)`` -> every layer's cross-attention keys/values;
+* ``decode(ids, cache, cross)`` -> logits of each new token, the :class:`KVCache` grown in place.
+
+The self-attention cache is an explicit dict ``{"past_key_0": value, ...}`` (as in
+moonshine-onnx); after each step the graph's ``present_*`` outputs become the next ``past_*``
+inputs. Everything goes through IO binding, so on CUDA the cache and the cross K/V never leave
+the GPU (only the logits come back to the host) and on the CPU no array is copied between steps.
+
+Device: ``"auto"`` uses the CUDA execution provider only when it really works (the driver
+library loads, the session keeps CUDA as its first provider, and a probe step runs), else
+the CPU. :attr:`Runtime.provider` says which one is in use.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+
+from engine.bundle import Bundle, BundleError
+from engine.image import preprocess
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def cuda_driver_present() -> bool:
+    """Whether the NVIDIA driver library loads (cheap check before trying the CUDA provider)."""
+    if CUDA not in ort.get_available_providers():
+        return False
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.inter_op_num_threads = 1
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    so.log_severity_level = 3  # errors only: a CUDA fallback is reported through Runtime.provider
+    return so
+
+
+@dataclass
+class KVCache:
+    """The self-attention cache: ``past`` maps ``past_key_{l}``/``past_value_{l}`` to OrtValues
+    [1, H, P, Dh]; ``length`` = P, the number of cached positions."""
+
+    past: dict = field(default_factory=dict)
+    length: int = 0
+
+
+class Runtime:
+    """The bundle's ONNX graphs on one device. ``threads`` = intra-op threads (None: ORT's default)."""
+
+    def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None):
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        self.bundle = bundle
+        self.threads = threads
+        d = bundle.decoder
+        self.n_layers, self.n_heads, self.head_dim, self.vocab_size = d.n_layers, d.n_heads, d.head_dim, d.vocab_size
+        self._opts = session_options(threads)
+        self.provider = CPU
+        self.decoder = None
+        if device in ("auto", "cuda") and os.environ.get("MOODROLL_DEVICE", "").lower() != "cpu":
+            self._try_cuda(required=device == "cuda")
+        if self.decoder is None:
+            self.decoder = self._session(d.file, [CPU])
+        self.device = "cuda" if self.provider == CUDA else "cpu"
+        self.condition = self._session(bundle.condition.file, self._providers())
+        self._image_encoder = None
+        self._check_io()
+
+    # -- sessions --------------------------------------------------------------------------
+    def _providers(self) -> list:
+        return [CUDA, CPU] if self.provider == CUDA else [CPU]
+
+    def _session(self, name: str, providers: list) -> ort.InferenceSession:
+        path = self.bundle.file(name)
+        try:
+            return ort.InferenceSession(str(path), sess_options=self._opts, providers=providers)
+        except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BundleError(f"bundle {self.bundle.path}: {name} cannot be loaded by ONNX Runtime: {first}") from None
+
+    def _try_cuda(self, required: bool) -> None:
+        why = "the CUDA execution provider is not available (no NVIDIA driver or onnxruntime-gpu)"
+        if cuda_driver_present():
+            try:
+                sess = ort.InferenceSession(str(self.bundle.file(self.bundle.decoder.file)),
+                                            sess_options=self._opts, providers=[CUDA, CPU])
+                if sess.get_providers()[0] == CUDA:
+                    self.decoder, self.provider = sess, CUDA
+                    self.device = "cuda"
+                    self._probe()  # one real step on the GPU, or back to the CPU
+                    return
+                why = "ONNX Runtime fell back from CUDA (CUDA/cuDNN libraries missing?)"
+            except Exception as e:
+                why = f"CUDA probe failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            self.decoder, self.provider = None, CPU
+        self.cuda_unavailable_reason = why
+        if required:
+            raise RuntimeError(f"device 'cuda' requested but {why}")
+
+    def _probe(self) -> None:
+        self.condition = self._session(self.bundle.condition.file, self._providers())
+        cross = self.cross_kv(None, None)
+        self.decode(np.array([self.bundle.bos], np.int64), self.empty_cache(), cross)
+
+    @property
+    def image_encoder(self) -> ort.InferenceSession:
+        """Opened on first use (VA-only generation never needs it)."""
+        if self._image_encoder is None:
+            self._image_encoder = self._session(self.bundle.image_encoder.file, self._providers())
+        return self._image_encoder
+
+    def _check_io(self) -> None:
+        want = {"input_ids", "positions"} | {f"{k}_{i}" for i in range(self.n_layers)
+                                             for k in ("past_key", "past_value", "cross_key", "cross_value")}
+        have = {i.name for i in self.decoder.get_inputs()}
+        if want - have:
+            raise BundleError(f"bundle {self.bundle.path}: {self.bundle.decoder.file} lacks inputs "
+                              f"{sorted(want - have)[:3]} (config.json says {self.n_layers} layers)")
+        self._present = [o.name for o in self.decoder.get_outputs() if o.name.startswith("present_")]
+        self._cross_names = [o.name for o in self.condition.get_outputs()]
+
+    # -- running ---------------------------------------------------------------------------
+    def encode_image(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """RGB uint8 (H, W, 3) -> (image tokens [Ni, Dc] float32, (valence, arousal) on 1-9)."""
+        c = self.bundle.image_encoder
+        x = preprocess(rgb, c.size, c.mean, c.std)[None]
+        tokens, va = self.image_encoder.run(["image_tokens", "va"], {"image": x})
+        return tokens[0], (float(va[0, 0]), float(va[0, 1]))
+
+    def cross_kv(self, va: tuple[float, float] | None, image_tokens: np.ndarray | None) -> dict:
+        """Condition -> {"cross_key_0": OrtValue, ...} on this runtime's device.
+        ``None`` parts are switched off (the model's learned null embeddings stand in)."""
+        c = self.bundle.image_encoder
+        feeds = {
+            "va": np.asarray([va if va is not None else (5.0, 5.0)], np.float32),
+            "use_va": np.asarray([[1.0 if va is not None else 0.0]], np.float32),
+            "image_tokens": (np.zeros((1, c.image_tokens, c.dim), np.float32) if image_tokens is None
+                             else np.asarray(image_tokens, np.float32).reshape(1, c.image_tokens, c.dim)),
+            "use_image": np.asarray([[1.0 if image_tokens is not None else 0.0]], np.float32),
+        }
+        io = self.condition.io_binding()
+        for k, v in feeds.items():
+            io.bind_cpu_input(k, v)
+        for name in self._cross_names:
+            io.bind_output(name, self.device)
+        self.condition.run_with_iobinding(io)
+        return dict(zip(self._cross_names, io.get_outputs()))
+
+    def empty_cache(self) -> KVCache:
+        z = np.zeros((1, self.n_heads, 0, self.head_dim), np.float32)
+        past = {f"past_{k}_{i}": ort.OrtValue.ortvalue_from_numpy(z, self.device)
+                for i in range(self.n_layers) for k in ("key", "value")}
+        return KVCache(past, 0)
+
+    def decode(self, ids, cache: KVCache, cross: dict, positions=None) -> np.ndarray:
+        """Run new token ids [T] after ``cache``; returns logits [T, V] and grows ``cache`` by T.
+
+        ``positions`` default to ``cache.length .. cache.length + T - 1``."""
+        ids = np.asarray(ids, np.int64).reshape(1, -1)
+        t = ids.shape[1]
+        pos = (np.arange(cache.length, cache.length + t, dtype=np.int64) if positions is None
+               else np.asarray(positions, np.int64)).reshape(1, t)
+        io = self.decoder.io_binding()
+        io.bind_cpu_input("input_ids", ids)
+        io.bind_cpu_input("positions", pos)
+        for name, value in cache.past.items():
+            io.bind_ortvalue_input(name, value)
+        for name, value in cross.items():
+            io.bind_ortvalue_input(name, value)
+        io.bind_output("logits", "cpu")
+        for name in self._present:
+            io.bind_output(name, self.device)
+        self.decoder.run_with_iobinding(io)
+        out = io.get_outputs()
+        logits = out[0].numpy()[0]
+        cache.past = {name.replace("present_", "past_", 1): v for name, v in zip(self._present, out[1:])}
+        cache.length += t
+        return logits
