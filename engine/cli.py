@@ -42,6 +42,32 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_live(args) -> int:
+    """Stream generated piano to a MIDI port, steered by a picture, a webcam or a VA point (engine/live.py)."""
+    from engine.live import LiveError, LiveOptions, run_live
+
+    opts = LiveOptions(image=args.image, webcam=args.webcam, valence=args.valence, arousal=args.arousal,
+                       port=args.port, clock_in=args.clock_in, clock_out=args.clock_out, bpm=args.bpm,
+                       key=args.key, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                       bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
+                       fps=args.fps, capture=args.capture, capture_bars=args.capture_bars)
+    try:
+        return run_live(opts, report=lambda line: print(f"moodroll: {line}", file=sys.stderr, flush=True))
+    except LiveError as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_ports(args) -> int:
+    """List MIDI inputs and outputs per MIDI system (engine/live.py)."""
+    from engine.live import LiveError, format_ports
+
+    try:
+        print(format_ports(args.midi_api))
+    except LiveError as e:
+        raise UserError(str(e)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodroll", description="Picture -> emotion-matched piano MIDI.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -53,6 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="tokenise and analyse an example MIDI file")
     d.add_argument("midi", nargs="?")
     d.set_defaults(func=cmd_demo)
+
+    lv = sub.add_parser("live", help="stream piano that follows a picture, webcam or VA point to a MIDI port")
+    src = lv.add_mutually_exclusive_group()
+    src.add_argument("--image", help="a picture (JPEG, PNG, ...)")
+    src.add_argument("--webcam", metavar="N|FILE", help="a camera number (0, 1, ...) or a video file")
+    lv.add_argument("--valence", type=float, help="1-9 (with --image: overrides its estimate)")
+    lv.add_argument("--arousal", type=float, help="1-9 (with --image: overrides its estimate)")
+    lv.add_argument("--port", help="play to this existing MIDI port (default: a new virtual port 'Moodroll')")
+    lv.add_argument("--clock-in", nargs="?", const=True, default=False, metavar="PORT",
+                    help="follow the DAW's MIDI clock on a virtual port 'Moodroll Clock In' (or on PORT)")
+    lv.add_argument("--clock-out", action="store_true", help="also send MIDI clock (own tempo only)")
+    lv.add_argument("--bpm", type=float, help="tempo (default: the DAW's with --clock-in, else the model's)")
+    lv.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian'")
+    lv.add_argument("--seed", type=int)
+    lv.add_argument("--temperature", type=float, default=1.0)
+    lv.add_argument("--top-p", type=float, default=0.95)
+    lv.add_argument("--bars", type=int, help="stop after this many bars (default: until Ctrl-C)")
+    lv.add_argument("--midi-api", help="jack, alsa, coremidi or winmm (default: $MOODROLL_MIDI_API, else the platform's)")
+    lv.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
+    lv.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    lv.add_argument("--fps", type=float, default=4.0, help="webcam frames analysed per second")
+    lv.add_argument("--capture", metavar="FILE.mid", help="on exit, write the last --capture-bars bars here")
+    lv.add_argument("--capture-bars", type=int, default=8)
+    lv.set_defaults(func=cmd_live)
+
+    pt = sub.add_parser("ports", help="list MIDI inputs and outputs per MIDI system")
+    pt.add_argument("--midi-api", help="only this system: jack, alsa, coremidi or winmm")
+    pt.set_defaults(func=cmd_ports)
     return p
 
 

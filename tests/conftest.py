@@ -6,6 +6,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from engine.paths import shared_data_dir  # noqa: E402
+from tests.jack import jack_server  # noqa: E402,F401  (a private JACK server for the MIDI port tests)
 
 DATA = shared_data_dir()
 

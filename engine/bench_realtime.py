@@ -1,0 +1,208 @@
+"""Real-time measurements for ``moodroll bench``, taken at a real receiving MIDI port.
+
+* :func:`first_note_ms`: a picture is dropped -> the first note-on arrives at a receiving port
+  (image encoder + condition + decoding the first beat + preroll + MIDI transport). The
+  bundle is loaded beforehand; that load time is reported separately.
+* :func:`frame_to_va_ms`: a webcam frame -> the smoothed VA is updated (image encoder +
+  smoothing), per frame.
+* :func:`timing_error_ms`: how far from its scheduled time each note-on arrives, over at least
+  2000 notes: ``{"p50", "p99", "max"}`` of |arrival - schedule| in ms (arrival times from the
+  receiving port's MIDI thread, see :class:`engine.midi_io.MidiInput`), plus the mean
+  latency and counts.
+
+:class:`Recorder` is the receiving port: it connects to an output port (default "Moodroll"),
+polls it in a thread and keeps every message with its arrival time. The tests use it too.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.midi_io import DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput
+
+
+class Recorder:
+    """A receiving MIDI port that records ``(arrival time, bytes)`` of everything sent to it."""
+
+    def __init__(self, port: str | None = DEFAULT_OUTPUT_NAME, api: str | None = None,
+                 name: str = "Moodroll Recorder", poll_s: float = 0.0005):
+        # port=None: a virtual input others connect to; else connect to that output port.
+        self.input = MidiInput(port, api=api, name=name, monitor_s=0.2)
+        self.messages: list[tuple[float, list[int]]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poll_s = poll_s
+        self._thread = threading.Thread(target=self._run, name="midi-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            got = self.input.poll()
+            if got:
+                with self._lock:
+                    self.messages.extend(got)
+            time.sleep(self._poll_s)
+
+    def snapshot(self) -> list[tuple[float, list[int]]]:
+        with self._lock:
+            return list(self.messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def note_ons(self) -> list[tuple[float, int, int]]:
+        """``(arrival time, pitch, velocity)`` of every note-on (velocity > 0)."""
+        return [(t, m[1], m[2]) for t, m in self.snapshot()
+                if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+    def sounding(self) -> set[tuple[int, int]]:
+        """``(channel, pitch)`` of the notes a synth listening here would still be playing."""
+        on: set[tuple[int, int]] = set()
+        for _, m in self.snapshot():
+            if len(m) < 3:
+                continue
+            kind, ch = m[0] & 0xF0, m[0] & 0x0F
+            if kind == 0x90 and m[2] > 0:
+                on.add((ch, m[1]))
+            elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+                on.discard((ch, m[1]))
+            elif kind == 0xB0 and m[1] in (120, 123):  # all sound off / all notes off
+                on = {n for n in on if n[0] != ch}
+        return on
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate(self):
+                return True
+            time.sleep(0.01)
+        return predicate(self)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.input.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _percentiles(errors_ms) -> dict:
+    e = np.abs(np.asarray(errors_ms, dtype=np.float64))
+    return {"p50": round(float(np.percentile(e, 50)), 3), "p99": round(float(np.percentile(e, 99)), 3),
+            "max": round(float(e.max()), 3)}
+
+
+def match_arrivals(timeline, arrivals) -> list[tuple[float, float]]:
+    """Pair the stream's sent note-ons ``(beat, due, sent, pitch)`` with the receiver's
+    ``(time, pitch, velocity)`` in order; returns ``(due, arrival)`` pairs."""
+    pairs, j = [], 0
+    for beat, due, sent, pitch in timeline:
+        while j < len(arrivals) and arrivals[j][1] != pitch:
+            j += 1
+        if j == len(arrivals):
+            break
+        pairs.append((due, arrivals[j][0]))
+        j += 1
+    return pairs
+
+
+def timing_error_ms(n_notes: int = 2000, bpm: float = 240.0, api: str | None = None,
+                    source=None, tokenizer=None, midi_file: str | Path | None = None,
+                    timeout_s: float = 600.0) -> dict:
+    """Play at least ``n_notes`` notes through a :class:`engine.stream.LiveStream` to a
+    receiving port; returns ``{"p50", "p99", "max"}`` of |arrival - scheduled| (ms) and more.
+
+    The source is ``source`` (e.g. a MusicGenerator) if given, else the token sequence of
+    ``midi_file`` (default: the shipped example), looped.
+    """
+    from engine.paths import EXAMPLES
+    from engine.stream import LiveStream, StreamOptions, TokenReplay
+    from engine.tokenizer import Tokenizer
+
+    tokenizer = tokenizer or getattr(source, "tokenizer", None) or Tokenizer()
+    if source is None:
+        source = TokenReplay(tokenizer.encode(midi_file or EXAMPLES / "example.mid"), loop=True)
+    name = f"Moodroll bench {time.monotonic_ns() % 100000}"
+    out = MidiOutput(None, api=api, name=name)
+    rec = Recorder(name, api=out.api)
+    stream = LiveStream(source, tokenizer, out, options=StreamOptions(bpm=bpm, late_s=1.0))
+    try:
+        time.sleep(0.2)
+        stream.start()
+        end = time.monotonic() + timeout_s
+        while stream.notes_sent < n_notes and not stream.wait(0.2) and time.monotonic() < end:
+            pass
+        stream.stop()
+        time.sleep(0.2)
+        pairs = match_arrivals(list(stream.timeline), rec.note_ons())
+    finally:
+        stream.stop()
+        rec.close()
+        out.close()
+    if stream.error:
+        raise RuntimeError(f"the stream failed: {stream.error}")
+    err = [(arr - due) * 1000.0 for due, arr in pairs]
+    result = _percentiles(err) if err else {"p50": None, "p99": None, "max": None}
+    result.update(notes=len(err), mean_latency_ms=round(float(np.mean(err)), 3) if err else None,
+                  skipped=stream.notes_skipped, underruns=stream.underruns, bpm=bpm, api=out.api)
+    return result
+
+
+def first_note_ms(generator, image, api: str | None = None, bpm: float = 120.0, repeats: int = 3) -> dict:
+    """Picture dropped -> first note-on at a receiving port, in ms (median and all runs).
+
+    ``generator``: a loaded :class:`engine.generator.MusicGenerator`; ``image``: a path or RGB array.
+    Each run resets the generator, analyses the picture, starts a fresh stream and waits.
+    """
+    from engine.generator import Condition
+    from engine.image import load_image
+    from engine.stream import LiveStream, StreamOptions
+
+    rgb = load_image(image) if not isinstance(image, np.ndarray) else image
+    name = f"Moodroll bench {time.monotonic_ns() % 100000}"
+    out = MidiOutput(None, api=api, name=name)
+    rec = Recorder(name, api=out.api)
+    runs = []
+    try:
+        time.sleep(0.2)
+        for _ in range(repeats):
+            rec.clear()
+            generator.reset()
+            t0 = time.monotonic()
+            tokens, (v, a) = generator.analyze_image(rgb)
+            generator.set_condition(Condition(v, a, tokens))
+            stream = LiveStream(generator, generator.tokenizer, out, options=StreamOptions(bpm=bpm)).start()
+            ok = rec.wait_for(lambda r: bool(r.note_ons()), timeout=30)
+            stream.stop()
+            if stream.error:
+                raise RuntimeError(f"the stream failed: {stream.error}")
+            if ok:
+                runs.append((rec.note_ons()[0][0] - t0) * 1000.0)
+    finally:
+        rec.close()
+        out.close()
+    return {"median": round(float(np.median(runs)), 1) if runs else None, "runs": [round(r, 1) for r in runs]}
+
+
+def frame_to_va_ms(generator, frames, smoother=None) -> dict:
+    """Webcam frame -> smoothed VA update, per frame (ms): ``{"p50", "p99", "max", "frames"}``."""
+    from engine.webcam import VASmoother
+
+    smoother = smoother or VASmoother()
+    times = []
+    for rgb in frames:
+        t0 = time.perf_counter()
+        tokens, va = generator.analyze_image(rgb)
+        smoother.update(va, tokens)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    out = _percentiles(times)
+    out["frames"] = len(times)
+    return out

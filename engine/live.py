@@ -1,0 +1,227 @@
+"""``moodroll live`` and ``moodroll ports``: wiring a live session together.
+
+:func:`run_live` builds the pieces from :class:`LiveOptions` — the generator from a bundle,
+the output port (virtual "Moodroll" or an existing port), optionally the DAW clock follower
+("Moodroll Clock In") and the webcam — runs a :class:`engine.stream.LiveStream` until it ends
+or is interrupted (Ctrl-C, SIGTERM, SIGHUP), and always cleans up: every sounding note gets
+its note-off and CC 123 is sent. Every problem the user can fix raises :class:`LiveError`
+with one line; status changes are reported through ``report`` (stderr in the CLI).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine.midi_io import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports
+
+
+class LiveError(ValueError):
+    """A problem with the user's input or setup; one line."""
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    image: str | None = None  # a picture
+    webcam: str | None = None  # a camera number or a video file
+    valence: float | None = None  # 1-9 (with an image: overrides its estimate)
+    arousal: float | None = None
+    port: str | None = None  # connect to this existing port; None = virtual "Moodroll"
+    clock_in: str | bool = False  # True: virtual "Moodroll Clock In"; a name: that existing port
+    clock_out: bool = False
+    bpm: float | None = None
+    key: str | None = None
+    seed: int | None = None
+    temperature: float = 1.0
+    top_p: float = 0.95
+    bars: int | None = None
+    midi_api: str | None = None
+    bundle: str | None = None
+    device: str = "auto"
+    fps: float = 4.0  # webcam frames analysed per second
+    capture: str | None = None  # on exit, write the last capture_bars bars here
+    capture_bars: int = 8
+
+
+def _check(o: LiveOptions) -> None:
+    modes = [o.image is not None, o.webcam is not None, o.image is None and o.webcam is None and o.valence is not None]
+    if sum(modes) != 1 or (o.image is None and o.webcam is None and o.valence is None):
+        raise LiveError("give one of --image PATH, --webcam N|FILE, or --valence V --arousal A")
+    if (o.valence is None) != (o.arousal is None):
+        raise LiveError("give both --valence and --arousal (1-9), or neither")
+    if o.webcam is not None and o.valence is not None:
+        raise LiveError("--webcam follows the camera; it cannot be combined with --valence/--arousal")
+    if o.bars is not None and o.bars < 1:
+        raise LiveError(f"--bars must be at least 1, got {o.bars}")
+    if o.capture_bars < 1:
+        raise LiveError(f"--capture-bars must be at least 1, got {o.capture_bars}")
+    if o.capture is not None and not Path(o.capture).expanduser().resolve().parent.is_dir():
+        raise LiveError(f"cannot write {o.capture}: its folder does not exist")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def run_live(o: LiveOptions, report: Callable[[str], None] = print,
+             stop: threading.Event | None = None) -> int:
+    """Run a live session until it ends (``bars``), ``stop`` is set, or Ctrl-C; returns an exit code."""
+    from engine.bundle import BundleError
+    from engine.clock import ClockFollower
+    from engine.controls import MusicalControls
+    from engine.generator import Condition, MusicGenerator
+    from engine.image import ImageReadError, load_image
+    from engine.midi_io import MidiInput, MidiOutput
+    from engine.sampling import SamplingOptions
+    from engine.stream import CaptureError, LiveStream, StreamOptions
+    from engine.va import check_va
+    from engine.webcam import WebcamError, WebcamVA, open_capture
+
+    _check(o)
+    cleanup: list = []
+    try:
+        try:
+            options = StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
+            sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed)
+            controls = MusicalControls(key=o.key)
+            if o.valence is not None:
+                check_va(o.valence, o.arousal)
+            rgb = load_image(o.image) if o.image is not None else None
+            if o.webcam is not None:
+                open_capture(o.webcam).release()  # a missing camera fails before the model loads
+        except (ValueError, WebcamError) as e:
+            raise LiveError(_first_line(e)) from None
+
+        try:
+            gen = MusicGenerator(o.bundle, sampling, controls, device=o.device)
+        except (BundleError, ValueError, OSError) as e:
+            raise LiveError(_first_line(e)) from None
+
+        condition = Condition(o.valence, o.arousal) if o.valence is not None else Condition()
+        if rgb is not None:
+            tokens, (v, a) = gen.analyze_image(rgb)
+            if o.valence is not None:
+                v, a = o.valence, o.arousal
+            condition = Condition(v, a, tokens)
+            report(f"picture {o.image}: valence {v:.2f}, arousal {a:.2f}")
+
+        webcam = None
+        if o.webcam is not None:
+            holder: dict = {}
+
+            def steer(va, tokens):
+                report(f"webcam: valence {va[0]:.2f}, arousal {va[1]:.2f}")
+                if "stream" in holder:
+                    holder["stream"].steer(condition=Condition(va[0], va[1], tokens))
+
+            try:
+                webcam = WebcamVA(o.webcam, gen.analyze_image, steer, fps=o.fps, loop=not str(o.webcam).isdigit())
+                cleanup.append(webcam.stop)
+                # The first frame sets the starting mood.
+                from engine.webcam import iter_frames
+                for _, frame in iter_frames(o.webcam, realtime=False):
+                    webcam.process(frame)
+                    break
+            except WebcamError as e:
+                raise LiveError(_first_line(e)) from None
+            v, a = webcam.value
+            condition = Condition(v, a, webcam.smoother.tokens)
+        gen.set_condition(condition)
+
+        try:
+            out = MidiOutput(o.port, api=o.midi_api, name=DEFAULT_OUTPUT_NAME)
+            cleanup.append(out.close)
+            report(out.status)
+            follower = None
+            if o.clock_in:
+                port = None if o.clock_in is True else o.clock_in
+                clock_in = MidiInput(port, api=out.api, name=DEFAULT_CLOCK_IN_NAME)
+                cleanup.append(clock_in.close)
+                follower = ClockFollower(clock_in).start()
+                cleanup.append(follower.close)
+                report(f"following MIDI clock on {clock_in.full_name!r}: press play in the DAW")
+        except MidiPortError as e:
+            raise LiveError(_first_line(e)) from None
+
+        stream = LiveStream(gen, gen.tokenizer, out, clock=follower, options=options, on_status=report)
+        cleanup.append(stream.stop)
+        handlers = _install_signal_handlers()
+        try:
+            stream.start()
+            if webcam is not None:
+                holder["stream"] = stream
+                webcam.start()
+            while not stream.wait(0.2):
+                if stop is not None and stop.is_set():
+                    break
+                if webcam is not None and webcam.error is not None:
+                    raise LiveError(f"webcam: {_first_line(webcam.error)}")
+        except KeyboardInterrupt:
+            report("interrupted: stopping (all notes off)")
+        finally:
+            stream.stop()
+            _restore_signal_handlers(handlers)
+        if o.capture:
+            try:
+                path = stream.capture(o.capture, o.capture_bars)
+                report(f"captured the last {o.capture_bars} bars to {path}")
+            except CaptureError as e:
+                report(f"capture: {e}")
+        if stream.error is not None:
+            raise LiveError(f"stopped by an error: {_first_line(stream.error)}")
+        report(f"{stream.notes_sent} notes played" + (f", {stream.notes_skipped} skipped (late)" if stream.notes_skipped else ""))
+        return 0
+    finally:
+        for close in reversed(cleanup):
+            try:
+                close()
+            except Exception:
+                pass
+
+
+def _install_signal_handlers() -> dict:
+    """SIGTERM and SIGHUP stop cleanly like Ctrl-C (main thread only; elsewhere: nothing)."""
+    old = {}
+    if threading.current_thread() is not threading.main_thread():
+        return old
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                old[sig] = signal.signal(sig, interrupt)
+            except (ValueError, OSError):
+                pass
+    return old
+
+
+def _restore_signal_handlers(old: dict) -> None:
+    for sig, handler in old.items():
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+
+
+def format_ports(api: str | None = None) -> str:
+    """``moodroll ports``: inputs and outputs of every MIDI system, as text."""
+    try:
+        table = list_ports(api)
+    except MidiPortError as e:
+        raise LiveError(str(e)) from None
+    lines = []
+    for name, ports in table.items():
+        lines.append(f"{name}:")
+        if "error" in ports:
+            lines.append(f"  (not available: {ports['error']})")
+            continue
+        for kind, label in (("outputs", "outputs (Moodroll can play to)"), ("inputs", "inputs (Moodroll can read clock from)")):
+            lines.append(f"  {label}:")
+            lines.extend(f"    {p}" for p in ports[kind]) if ports[kind] else lines.append("    (none)")
+    return "\n".join(lines)

@@ -1,0 +1,566 @@
+"""Live stream: generated notes played on time to a MIDI port, steerable while playing.
+
+Two threads and a queue::
+
+    token source --next_token()--> [decoder thread] --events--> queue --> [playback thread] --> MidiOutput
+                                   StreamingDecoder                        monotonic clock, heap by beat
+
+* The **decoder thread** asks the token source (a :class:`engine.generator.MusicGenerator`,
+  or anything with ``next_token()``) for tokens, turns them into timed events with
+  :class:`engine.streaming.StreamingDecoder`, and stays ``ahead_bars`` (default 1.5) bars
+  ahead of playback, never more (the bounded queue: it waits once it is that far ahead).
+* The **playback thread** owns a heap of events ordered by beat. It sleeps until shortly
+  (``spin_s``) before the next event is due, then spins on :func:`time.monotonic` and sends
+  it. It never waits for the decoder: an empty heap just means silence (counted as an
+  underrun) and a note-on that would come more than ``late_s`` late is skipped rather than
+  played out of time. It asks the OS for real-time priority where allowed and shortens
+  Python's GIL switch interval while streaming, so a busy decoder delays it by well under a
+  millisecond.
+
+Steering (:meth:`LiveStream.steer`, :meth:`set_image`, :meth:`set_va`, :meth:`set_controls`,
+:meth:`set_sampling`) is applied by the decoder thread at the next ``Bar`` token it decodes,
+so every bar is generated under one setting; the generator's self-attention cache is never
+cleared (``set_condition`` recomputes only the cross-attention K/V). Because the decoder is
+1-1.5 bars ahead, a change is heard from the bar after the one already written.
+
+Tempo (what drives the beat -> seconds map)
+-------------------------------------------
+1. Following a DAW (``clock=ClockFollower``): the DAW's tempo and bar lines, always.
+   Playback starts (and restarts after Stop / Continue / a locate) on the DAW's next bar line.
+2. Else ``bpm`` given: that tempo, fixed; the model's Tempo tokens are ignored.
+3. Else the model's Tempo tokens, as a suggestion: the first one sets the tempo and later ones
+   change it at their beat; ``default_bpm`` until the model has given one.
+
+Safety: every way out of playback (stop, error, :meth:`LiveStream.stop` at interpreter exit
+via :mod:`atexit`) ends every sounding note with a note-off and sends CC 123 (all notes off).
+The CLI turns SIGINT/SIGTERM into a clean stop.
+
+Capture: :meth:`LiveStream.capture` writes the last N complete bars that were played to a
+``.mid`` file (written to a temporary file, then renamed into place).
+"""
+from __future__ import annotations
+
+import atexit
+import heapq
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from engine.clock import (CLOCK, CONTINUE, SONG_POSITION, START, STOP, TICKS_PER_BEAT, ClockFollower,
+                          InternalClock, check_bpm)
+from engine.midi_io import MidiOutput
+from engine.streaming import BAR, KIND_ORDER, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
+from engine.tokenizer import Tokenizer
+
+END = "end"  # our own event kind: the last bar asked for is over
+_ORDER = {**KIND_ORDER, END: -1}
+
+
+class CaptureError(ValueError):
+    """Nothing to capture yet, or the file cannot be written; one line for the user."""
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    bpm: float | None = None  # fixed tempo (ignored when following a DAW); None = model's suggestion
+    default_bpm: float = 110.0  # own tempo until the model suggests one
+    ahead_bars: float = 1.5  # the decoder keeps this much music decoded beyond the playhead
+    start_beats: float = 1.0  # decoded music needed before playback (re)starts
+    preroll_s: float = 0.05  # playback starts this long after it is ready
+    channel: int = 0  # MIDI channel 0..15
+    late_s: float = 0.05  # a note-on later than this is skipped, not played out of time
+    spin_s: float = 0.0015  # sleep until this long before an event, then spin
+    bars: int | None = None  # stop after this many bars; None = endless
+    history_bars: int = 64  # how far back capture() can reach
+    clock_out: bool = False  # also send MIDI clock + Start/Stop/Continue (own tempo only)
+    realtime: bool = True  # ask for real-time scheduling of the playback thread (best effort)
+    switch_interval_s: float = 0.0005  # Python's GIL switch interval while streaming
+
+    def __post_init__(self):
+        if self.bpm is not None:
+            check_bpm(self.bpm)
+        check_bpm(self.default_bpm)
+        if not 0 <= self.channel <= 15:
+            raise ValueError(f"MIDI channel must be 0..15, got {self.channel}")
+        if self.ahead_bars < 1.0:
+            raise ValueError("the decoder must stay at least one bar ahead (ahead_bars >= 1)")
+        if self.bars is not None and self.bars < 1:
+            raise ValueError(f"bars must be at least 1, got {self.bars}")
+
+
+class TokenReplay:
+    """A token source that replays a fixed token sequence (e.g. a MIDI file through the tokenizer),
+    looping if asked. For demos, tests and timing benchmarks without a model."""
+
+    def __init__(self, ids: Sequence[int], loop: bool = True):
+        if not len(ids):
+            raise ValueError("TokenReplay needs at least one token")
+        self.ids, self.loop, self.i = list(ids), loop, 0
+
+    def next_token(self) -> int:
+        if self.i >= len(self.ids):
+            if not self.loop:
+                raise StopIteration("end of the token sequence")
+            self.i = 0
+        tok = self.ids[self.i]
+        self.i += 1
+        return tok
+
+
+class LiveStream:
+    """Plays a token source to a :class:`MidiOutput`; see the module docstring."""
+
+    def __init__(self, source, tokenizer: Tokenizer, output: MidiOutput,
+                 clock: ClockFollower | None = None, options: StreamOptions = StreamOptions(),
+                 on_status: Callable[[str], None] | None = None):
+        if not hasattr(source, "next_token"):
+            raise TypeError("the token source needs a next_token() method")
+        self.source, self.tokenizer, self.output, self.options = source, tokenizer, output, options
+        self.follower = clock
+        self.clock = InternalClock(options.bpm or options.default_bpm)
+        self.follow_model_tempo = clock is None and options.bpm is None
+        self.on_status = on_status
+        self.status = "not started"
+        self.error: BaseException | None = None
+
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._steer_lock = threading.Lock()
+        self._pending: dict = {}
+        self._paused = False
+        self._threads: list[threading.Thread] = []
+        self._old_switch: float | None = None
+        self._started = False
+
+        # Shared by the two threads (single writer each; floats and appends are atomic).
+        self.horizon = 0.0  # music beat up to which everything is decoded (decoder writes)
+        self.playhead = 0.0  # music beat now sounding (playback writes)
+        self.decoded_bars: list[float] = []  # beat of every bar line decoded (decoder appends)
+        self.beats_per_bar = 4.0  # of the bar being decoded
+        self._decoder_done = False
+
+        # Playback's own (plus what capture() and benchmarks read).
+        n = options.history_bars
+        self.played_notes: deque = deque(maxlen=n * 64)  # (onset beat, pitch, velocity, duration)
+        self.played_bars: deque = deque(maxlen=n + 1)  # (bar number, beat, beats per bar)
+        self.timeline: deque = deque(maxlen=1 << 16)  # (beat, due time, sent time, pitch) per note-on
+        self.time_signature = (4, 4)
+        self.tokens = 0
+        self.notes_sent = 0
+        self.notes_skipped = 0
+        self.underruns = 0
+        self.max_late_ms = 0.0
+
+    # -- control ---------------------------------------------------------------------------
+    def start(self) -> "LiveStream":
+        if self._started:
+            raise RuntimeError("this stream was already started")
+        self._started = True
+        self._old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._old_switch, self.options.switch_interval_s))
+        atexit.register(self.stop)
+        for target, name in ((self._decode_loop, "moodroll-decoder"), (self._play_loop, "moodroll-playback")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._set_status("decoding the first bar")
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop both threads; every sounding note gets its note-off and CC 123 is sent."""
+        self._stopping.set()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout)
+        try:
+            self.output.all_notes_off()  # again, in case playback could not
+        except Exception:
+            pass
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
+        atexit.unregister(self.stop)
+        if self.error is None and self.status != "stopped":
+            self._set_status("stopped")
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the stream has ended (stopped, ``bars`` played, or an error: see ``error``)."""
+        return self._done.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._done.is_set()
+
+    def pause(self) -> None:
+        """Silence now (all notes off) and hold the playhead; the decoder waits, ahead."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Go on where paused (following a DAW: from the next bar, on the DAW's next bar line)."""
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- steering (applied by the decoder thread at the next Bar) ------------------------------
+    def steer(self, condition=None, controls=None, sampling=None) -> None:
+        """Queue a new condition / musical controls / sampling options for the next bar."""
+        for what, value in (("set_condition", condition), ("set_controls", controls), ("set_sampling", sampling)):
+            if value is not None and not hasattr(self.source, what):
+                raise TypeError(f"this token source cannot be steered ({what} is missing)")
+        with self._steer_lock:
+            for what, value in (("set_condition", condition), ("set_controls", controls), ("set_sampling", sampling)):
+                if value is not None:
+                    self._pending[what] = value
+
+    def set_image(self, rgb) -> tuple[float, float]:
+        """Steer by a picture (RGB uint8): its image tokens and estimated VA from the next bar.
+        The image encoder runs in the calling thread, not the decoder's. Returns the VA."""
+        from engine.generator import Condition
+
+        tokens, (v, a) = self.source.analyze_image(rgb)
+        self.steer(condition=Condition(v, a, tokens))
+        return v, a
+
+    def set_va(self, valence: float, arousal: float) -> None:
+        """Steer to a valence/arousal point (1-9), keeping the current picture's image tokens."""
+        from engine.generator import Condition
+
+        current = self._pending.get("set_condition") or getattr(self.source, "condition", None)
+        tokens = getattr(current, "image_tokens", None)
+        self.steer(condition=Condition(valence, arousal, tokens))
+
+    def set_controls(self, controls) -> None:
+        self.steer(controls=controls)
+
+    def set_sampling(self, sampling) -> None:
+        self.steer(sampling=sampling)
+
+    def _apply_pending(self) -> None:
+        with self._steer_lock:
+            pending, self._pending = self._pending, {}
+        for what, value in pending.items():
+            getattr(self.source, what)(value)
+
+    # -- status ------------------------------------------------------------------------------
+    def _set_status(self, text: str) -> None:
+        if text == self.status:
+            return
+        self.status = text
+        if self.on_status is not None:
+            try:
+                self.on_status(text)
+            except Exception:
+                pass
+
+    def _fail(self, e: BaseException, where: str) -> None:
+        if self.error is None:
+            self.error = e
+            self._set_status(f"error in {where}: {type(e).__name__}: {e}")
+        self._stopping.set()
+
+    @property
+    def bpm(self) -> float | None:
+        return self.follower.bpm if self.follower is not None else self.clock.bpm
+
+    # -- the decoder thread --------------------------------------------------------------------
+    def _decode_loop(self) -> None:
+        dec = StreamingDecoder(self.tokenizer)
+        order = _ORDER
+        seq = 0
+        put = self._queue.put
+        bars_wanted = self.options.bars
+        try:
+            while not self._stopping.is_set():
+                ahead = self.options.ahead_bars * self.beats_per_bar
+                if self.horizon - self.playhead >= ahead:
+                    self._stopping.wait(0.002)
+                    continue
+                try:
+                    token = self.source.next_token()
+                except StopIteration:  # a finite source ran out
+                    events = dec.finish()
+                    end = max(dec.next_bar_beat, self.horizon)
+                    for ev in events:
+                        put((ev.beat, order[ev.kind], seq, ev)); seq += 1
+                    put((end, order[END], seq, None))
+                    self.horizon = float("inf")
+                    break
+                self.tokens += 1
+                for ev in dec.feed(token):
+                    if ev.kind == BAR:
+                        if bars_wanted is not None and ev.value >= bars_wanted:
+                            put((ev.beat, order[END], seq, None))
+                            self.horizon = float("inf")
+                            self._decoder_done = True
+                            return
+                        self.decoded_bars.append(ev.beat)
+                        self.beats_per_bar = dec.beats_per_bar
+                        self._apply_pending()  # the new bar is written under the new setting
+                    put((ev.beat, order[ev.kind], seq, ev))
+                    seq += 1
+                self.horizon = max(self.horizon, dec.beat)
+        except BaseException as e:  # noqa: BLE001 - reported, and playback stops cleanly
+            self._fail(e, "the decoder")
+        finally:
+            self._decoder_done = True
+
+    # -- the playback thread ---------------------------------------------------------------------
+    def _play_loop(self) -> None:
+        opt = self.options
+        out, q, heap = self.output, self._queue, []
+        ch = opt.channel
+        on_status, off_status = 0x90 | ch, 0x80 | ch
+        owner: dict[int, float] = {}  # pitch -> onset beat of the note that holds it
+        monotonic, sleep = time.monotonic, time.sleep
+        playing = False
+        offset = 0.0  # clock beat = music beat + offset (DAW song beats; 0 on our own clock)
+        resume_at = 0.0  # music beat playback (re)starts from
+        skip_before = 0.0  # note-ons before this beat are not played (after a restart)
+        generation = None
+        next_tick = None  # music beat of the next MIDI clock we send (clock_out)
+        tick0, ticks = 0.0, 0  # ... = tick0 + ticks / 24
+        was_behind = False
+        follower = self.follower
+        clock_out = opt.clock_out and follower is None
+        if opt.realtime:
+            _try_realtime()
+        try:
+            while not self._stopping.is_set():
+                while True:  # take what the decoder has made
+                    try:
+                        heapq.heappush(heap, q.get_nowait())
+                    except queue.Empty:
+                        break
+                now = monotonic()
+
+                # -- transport: start, pause, DAW start/stop ----------------------------------
+                if follower is not None and follower.generation != generation and playing:
+                    generation = follower.generation  # the DAW moved: stop here, realign below
+                    playing = False
+                    out.all_notes_off(), owner.clear()
+                    resume_at = self._next_bar_after(self.playhead)
+                if self._paused and playing:
+                    playing = False
+                    out.all_notes_off(), owner.clear()
+                    if clock_out:
+                        out.send((STOP,))
+                    resume_at = self._next_bar_after(self.playhead) if follower else self.playhead
+                    self._set_status("paused")
+                if not playing:
+                    if self._paused or not self._ready_from(resume_at):
+                        sleep(0.002)
+                        continue
+                    if follower is None:
+                        self.clock.start(now + opt.preroll_s, resume_at)
+                        offset = 0.0
+                        if clock_out:
+                            tick0, ticks = self._start_clock_out(out, resume_at), 0
+                            next_tick = tick0
+                    else:
+                        generation = follower.generation
+                        bar = follower.next_bar(now + opt.preroll_s)
+                        if bar is None:
+                            self._set_status(follower.status if not follower.running
+                                             else "waiting for the DAW's tempo")
+                            sleep(0.002)
+                            continue
+                        offset = bar - resume_at
+                    skip_before = resume_at
+                    playing = True
+                    self._set_status(self._playing_status())
+                due_of = self.clock.time_of if follower is None else follower.time_of
+                beat_now = self.clock.beat_at(now) if follower is None else follower.beat_at(now)
+                if beat_now is None:  # the DAW stopped between our checks
+                    sleep(0.001)
+                    continue
+                self.playhead = max(resume_at, beat_now - offset)
+                behind = self.playhead > self.horizon and not self._decoder_done
+                if behind and not was_behind:
+                    self._underrun()
+                was_behind = behind
+
+                # -- the next event (or clock tick) and when it is due -------------------------
+                if not heap and next_tick is None:
+                    sleep(0.001)
+                    continue
+                beat = heap[0][0] if heap else float("inf")
+                is_tick = next_tick is not None and next_tick <= beat
+                if is_tick:
+                    beat = next_tick
+                due = due_of(beat + offset)
+                if due is None:
+                    sleep(0.001)
+                    continue
+                wait = due - monotonic()
+                if wait > opt.spin_s:
+                    sleep(min(wait - opt.spin_s, 0.004))
+                    continue
+                while monotonic() < due:
+                    pass
+                sent_at = monotonic()
+
+                if is_tick:
+                    out.send((CLOCK,))
+                    ticks += 1
+                    next_tick = tick0 + ticks / TICKS_PER_BEAT
+                    continue
+                _, _, _, ev = heapq.heappop(heap)
+                if ev is None:  # END: the bars asked for are played
+                    self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
+                    break
+                kind = ev.kind
+                if kind == NOTE_ON:
+                    late = sent_at - due
+                    if beat < skip_before or late > opt.late_s:
+                        self.notes_skipped += 1
+                        continue
+                    pitch = ev.pitch
+                    if pitch in owner:  # the same key again while sounding: release it first
+                        out.send((off_status, pitch, 0))
+                    owner[pitch] = beat
+                    out.sounding[(ch, pitch)] = ev.velocity
+                    out.send((on_status, pitch, ev.velocity))
+                    self.notes_sent += 1
+                    if late * 1000.0 > self.max_late_ms:
+                        self.max_late_ms = late * 1000.0
+                    self.timeline.append((beat, due, sent_at, pitch))
+                    self.played_notes.append((beat, pitch, ev.velocity, ev.value))
+                elif kind == NOTE_OFF:
+                    if owner.get(ev.pitch) == ev.value:  # only the note that still holds the key
+                        del owner[ev.pitch]
+                        out.sounding.pop((ch, ev.pitch), None)
+                        out.send((off_status, ev.pitch, 0))
+                elif kind == TEMPO:
+                    if self.follow_model_tempo:
+                        try:
+                            self.clock.set_tempo(ev.value, beat)
+                        except ValueError:
+                            pass
+                elif kind == TIME_SIGNATURE:
+                    self.time_signature = tuple(ev.value)
+                elif kind == BAR:
+                    num, den = self.time_signature
+                    self.played_bars.append((ev.value, beat, num * 4.0 / den))
+                    self._set_status(self._playing_status())
+        except BaseException as e:  # noqa: BLE001
+            self._fail(e, "playback")
+        finally:
+            try:
+                out.all_notes_off()
+                if clock_out and next_tick is not None:
+                    out.send((STOP,))
+            finally:
+                self._stopping.set()
+                if self.error is None:
+                    self._set_status("stopped" if not self.status.startswith("played") else self.status)
+                self._done.set()
+
+    def _start_clock_out(self, out: MidiOutput, beat: float) -> float:
+        if beat <= 0:
+            out.send((START,))
+        else:
+            sixteenths = int(round(beat * 4))
+            out.send((SONG_POSITION, sixteenths & 0x7F, (sixteenths >> 7) & 0x7F))
+            out.send((CONTINUE,))
+            beat = sixteenths / 4.0
+        return beat
+
+    def _ready_from(self, beat: float) -> bool:
+        """Is enough music decoded to start playing at ``beat``?"""
+        return self.horizon >= beat + self.options.start_beats or self._decoder_done
+
+    def _next_bar_after(self, beat: float) -> float:
+        bars = self.decoded_bars
+        for b in bars[-64:]:
+            if b >= beat - 1e-9:
+                return b
+        bpb = self.beats_per_bar
+        return -(-beat // bpb) * bpb
+
+    def _underrun(self) -> None:
+        self.underruns += 1
+        if self.underruns == 1 or self.underruns % 10 == 0:
+            self._set_status("the decoder is behind real time: notes are skipped (a faster device, "
+                             "a smaller bundle or a lower tempo helps)")
+
+    def _playing_status(self) -> str:
+        bar = self.played_bars[-1][0] + 1 if self.played_bars else 0
+        where = "following the DAW" if self.follower is not None else "own tempo"
+        bpm = self.bpm
+        tempo = f"{bpm:.1f} BPM" if bpm else "tempo unknown"
+        return f"playing bar {bar} at {tempo} ({where})"
+
+    # -- capture -------------------------------------------------------------------------------
+    def capture(self, path, bars: int = 8) -> Path:
+        """Write the last ``bars`` complete bars that were played to a MIDI file; returns its path."""
+        import mido
+
+        if bars < 1:
+            raise CaptureError(f"bars must be at least 1, got {bars}")
+        played = list(self.played_bars)
+        if len(played) < 2:
+            raise CaptureError("nothing to capture yet: not one whole bar has been played")
+        first = played[max(0, len(played) - 1 - bars)]
+        start, end = first[1], played[-1][1]
+        notes = [n for n in list(self.played_notes) if start <= n[0] < end]
+        tpq = 480
+        bpm = self.bpm or self.options.default_bpm
+        num, den = self.time_signature
+        msgs = []  # (tick, order, message)
+        for onset, pitch, vel, dur in notes:
+            on = round((onset - start) * tpq)
+            off = max(on + 1, round((min(onset + dur, end) - start) * tpq))
+            msgs.append((on, 1, mido.Message("note_on", channel=self.options.channel, note=pitch, velocity=vel)))
+            msgs.append((off, 0, mido.Message("note_off", channel=self.options.channel, note=pitch, velocity=0)))
+        msgs.sort(key=lambda m: (m[0], m[1]))
+        track = mido.MidiTrack([
+            mido.MetaMessage("track_name", name="Moodroll", time=0),
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
+            mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0),
+            mido.Message("program_change", channel=self.options.channel, program=0, time=0),
+        ])
+        now = 0
+        for tick, _, msg in msgs:
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        end_tick = round((end - start) * tpq)
+        track.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
+        mid = mido.MidiFile(type=0, ticks_per_beat=tpq)
+        mid.tracks.append(track)
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            mid.save(str(tmp))
+            os.replace(tmp, path)
+        except OSError as e:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise CaptureError(f"cannot write {path}: {e.strerror or e}") from None
+        return path
+
+
+def _try_realtime() -> None:
+    """Real-time (SCHED_FIFO) priority for the calling thread where the OS allows it; else nothing."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (AttributeError, OSError, PermissionError):
+        pass
