@@ -5,38 +5,16 @@ import random
 
 import numpy as np
 import pytest
-from symusic import Tempo
 
 from engine.streaming import (BAR, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, Event, StreamingDecoder,
                               decode_events)
 from engine.tokenizer import DEFAULT_CONFIG, Tokenizer
-from training.tokenizer_roundtrip import midi_files
+from training.tokenizer_roundtrip import batch_summary, midi_files, stream_summary
 
 
 @pytest.fixture(scope="module")
 def tok():
     return Tokenizer()
-
-
-def batch(tok, ids):
-    """MidiTok's decode as (notes, tempos, time signatures); times in beats (quarters)."""
-    s = tok.decode(ids)
-    q = s.ticks_per_quarter
-    notes = sorted((n.time / q, n.duration / q, n.pitch, n.velocity) for t in s.tracks for n in t.notes)
-    return notes, [(t.time / q, t.mspq) for t in s.tempos], [(t.time / q, t.numerator, t.denominator)
-                                                             for t in s.time_signatures]
-
-
-def stream(tok, ids):
-    """The streaming decoder's events in arrival order, in the same form as ``batch``."""
-    dec = StreamingDecoder(tok)
-    events = [e for i in ids for e in dec.feed(i)] + dec.finish()
-    notes = sorted((e.beat, e.value, e.pitch, e.velocity) for e in events if e.kind == NOTE_ON)
-    tempos = [(e.beat, Tempo(0, e.value).mspq) for e in events if e.kind == TEMPO]
-    if not tempos or tempos[0][0] != 0:  # Score files need a tempo at 0: MidiTok adds its default
-        tempos.insert(0, (0.0, Tempo(0, tok.remi.default_tempo).mspq))
-    ts = [(e.beat, *e.value) for e in events if e.kind == TIME_SIGNATURE]
-    return notes, tempos, ts
 
 
 def real_sequences(tok, data_dir, counts, seed):
@@ -49,8 +27,8 @@ def real_sequences(tok, data_dir, counts, seed):
 def test_equals_batch_decode_on_real_files(tok, data_dir):
     n_notes = 0
     for f, ids in real_sequences(tok, data_dir, {"eimg": 30, "pop909": 5, "vgmidi": 10}, seed=7):
-        b = batch(tok, ids)
-        assert stream(tok, ids) == b, f
+        b = batch_summary(tok, ids)
+        assert stream_summary(tok, ids) == b, f
         n_notes += len(b[0])
         dec = StreamingDecoder(tok)
         for i in ids:
@@ -110,7 +88,7 @@ def test_equals_batch_decode_on_garbled_sequences(tok, data_dir):
             "held lead": [rng.choice(heads) for _ in range(rng.randrange(1, 6))] + ids,
         }
         for name, seq in variants.items():
-            assert stream(tok, seq) == batch(tok, seq), f"{name} of {f.name}: {tok.tokens(seq[:16])}"
+            assert stream_summary(tok, seq) == batch_summary(tok, seq), f"{name} of {f.name}: {tok.tokens(seq[:16])}"
             cases += 1
     assert cases == 35 * 8
 
@@ -142,7 +120,7 @@ NOTE = "Pitch_60 Velocity_63 Duration_1.0.8"
 ])
 def test_odd_orders(tok, tokens, notes, bars, skipped):
     ids = ids_of(tok, tokens)
-    assert stream(tok, ids) == batch(tok, ids)
+    assert stream_summary(tok, ids) == batch_summary(tok, ids)
     dec = StreamingDecoder(tok)
     events = [e for i in ids for e in dec.feed(i)] + dec.finish()
     assert [(e.beat, e.pitch) for e in events if e.kind == NOTE_ON] == notes
@@ -152,7 +130,7 @@ def test_odd_orders(tok, tokens, notes, bars, skipped):
 
 def test_time_signature_mid_bar_and_x8_timing(tok):
     ids = ids_of(tok, f"Bar TimeSig_4/4 Position_8 TimeSig_6/8 Position_8 {NOTE} Bar Position_4 {NOTE}")
-    assert stream(tok, ids) == batch(tok, ids)
+    assert stream_summary(tok, ids) == batch_summary(tok, ids)
     dec = StreamingDecoder(tok)
     events = [e for i in ids for e in dec.feed(i)]
     assert [(e.beat, e.value) for e in events if e.kind == TIME_SIGNATURE] == [(0.0, (4, 4)), (1.0, (6, 8))]
@@ -175,7 +153,7 @@ def test_first_metre_is_looked_up_ahead_like_miditok(tok):
         (TIME_SIGNATURE, 0.0, (3, 4)), (BAR, 0.0, 0), (TEMPO, 0.0, 90.32), (BAR, 3.0, 1), (BAR, 6.0, 2)]
     # without any TimeSig before the first note: 4/4
     ids = ids_of(tok, f"Bar Bar {NOTE} TimeSig_3/4 Bar")
-    assert stream(tok, ids) == batch(tok, ids)
+    assert stream_summary(tok, ids) == batch_summary(tok, ids)
     assert [(e.kind, e.beat) for e in decode_events(tok, ids) if e.kind in (BAR, TIME_SIGNATURE)] == [
         (BAR, 0.0), (TIME_SIGNATURE, 0.0), (BAR, 4.0), (TIME_SIGNATURE, 4.0), (BAR, 7.0)]
     # held tokens at the very end are released by finish()

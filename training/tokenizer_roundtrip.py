@@ -7,6 +7,11 @@ them on real files). Run as a script it measures the exactness over whole data s
 
     .venv/bin/python -m training.tokenizer_roundtrip                 # all EIMG, POP909, VGMIDI
     .venv/bin/python -m training.tokenizer_roundtrip --limit 50      # a seeded sample per set
+    .venv/bin/python -m training.tokenizer_roundtrip --streaming     # also: streaming == batch decode
+
+``batch_summary`` / ``stream_summary`` put MidiTok's batch decode and
+:class:`engine.streaming.StreamingDecoder`'s events into one comparable form
+(``tests/test_streaming_decode.py`` asserts them equal).
 
 "Within the tokenizer's quantisation" (times in quarter notes)
 ---------------------------------------------------------------
@@ -45,8 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from symusic import Score
+from symusic import Score, Tempo
 
+from engine.streaming import NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
 from engine.tokenizer import Tokenizer, load_score
 
 EPS = 1e-9
@@ -251,6 +257,31 @@ def compare(tok: Tokenizer, score: Score, dec: Score, name: str = "") -> RoundTr
     return res
 
 
+def batch_summary(tok: Tokenizer, ids) -> tuple[list, list, list]:
+    """MidiTok's decode as (notes, tempos, time signatures); times in quarters, in its order.
+
+    notes: sorted (onset, duration, pitch, velocity); tempos: (time, microseconds per quarter);
+    time signatures: (time, numerator, denominator).
+    """
+    s = tok.decode(ids)
+    q = s.ticks_per_quarter
+    notes = sorted((n.time / q, n.duration / q, n.pitch, n.velocity) for t in s.tracks for n in t.notes)
+    return notes, [(t.time / q, t.mspq) for t in s.tempos], [(t.time / q, t.numerator, t.denominator)
+                                                             for t in s.time_signatures]
+
+
+def stream_summary(tok: Tokenizer, ids) -> tuple[list, list, list]:
+    """:class:`StreamingDecoder`'s events, fed one id at a time, in ``batch_summary``'s form."""
+    dec = StreamingDecoder(tok)
+    events = [e for i in ids for e in dec.feed(i)] + dec.finish()
+    notes = sorted((e.beat, e.value, e.pitch, e.velocity) for e in events if e.kind == NOTE_ON)
+    tempos = [(e.beat, Tempo(0, e.value).mspq) for e in events if e.kind == TEMPO]
+    if not tempos or tempos[0][0] != 0:  # a Score needs a tempo at 0: MidiTok adds its default
+        tempos.insert(0, (0.0, Tempo(0, tok.remi.default_tempo).mspq))
+    ts = [(e.beat, *e.value) for e in events if e.kind == TIME_SIGNATURE]
+    return notes, tempos, ts
+
+
 def midi_files(data_dir: Path, dataset: str) -> list[Path]:
     return sorted((data_dir / dataset / "midi").glob("*.mid"))
 
@@ -262,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=shared_data_dir())
     ap.add_argument("--limit", type=int, default=0, help="seeded sample of N files per data set (0: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--streaming", action="store_true",
+                    help="also check that the streaming decoder equals MidiTok's batch decode")
     args = ap.parse_args(argv)
     tok = Tokenizer()
     print(f"vocabulary: {tok.vocab_size} tokens")
@@ -269,12 +302,20 @@ def main(argv: list[str] | None = None) -> None:
         files = midi_files(args.data, dataset)
         if args.limit:
             files = sorted(random.Random(args.seed).sample(files, min(args.limit, len(files))))
-        total = RoundTrip()
+        total, same, tokens = RoundTrip(), 0, 0
         for f in files:
-            total.add(check_round_trip(tok, load_score(f), f"{dataset}/{f.name}"))
+            score = load_score(f)
+            total.add(check_round_trip(tok, score, f"{dataset}/{f.name}"))
+            if args.streaming:
+                ids = tok.encode(score)
+                tokens += len(ids)
+                same += stream_summary(tok, ids) == batch_summary(tok, ids)
         print(f"{dataset}: {total.summary()}")
         for line in total.failures[:10]:
             print("   ", line)
+        if args.streaming:
+            print(f"{dataset}: streaming decode == batch decode for {same} of {len(files)} files "
+                  f"({tokens} tokens)")
 
 
 if __name__ == "__main__":
