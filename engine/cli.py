@@ -42,6 +42,41 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    """Pictures and/or a VA point -> .mid files (engine/generate.py)."""
+    from engine.generate import generate_files
+
+    try:
+        pieces = generate_files(args.images, args.out, valence=args.valence, arousal=args.arousal,
+                                bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
+                                temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
+                                device=args.device)
+    except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
+        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    for p in pieces:
+        print(f"{p.path}: {p.notes} notes, valence {p.valence:.2f} arousal {p.arousal:.2f}, "
+              f"{p.bpm:.0f} BPM, key {p.key or '-'}" + (f", from {p.source}" if p.source else ""))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Decoding speed, latencies and timing (engine/bench.py); one JSON object."""
+    from engine.bench import run_bench
+
+    try:
+        result = run_bench(bundle=args.bundle, quick=args.quick, skip=set(args.skip or ()), device=args.device,
+                           threads=args.threads)
+    except ValueError as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    text = json.dumps(result, indent=None if args.json else 1)
+    if args.out:
+        from engine.generate import write_atomic
+
+        write_atomic(Path(args.out), (text + "\n").encode())
+    print(text)
+    return 0
+
+
 def cmd_live(args) -> int:
     """Stream generated piano to a MIDI port, steered by a picture, a webcam or a VA point (engine/live.py)."""
     from engine.live import LiveError, LiveOptions, run_live
@@ -79,6 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="tokenise and analyse an example MIDI file")
     d.add_argument("midi", nargs="?")
     d.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("generate", help="pictures and/or a valence-arousal point -> .mid files")
+    g.add_argument("images", nargs="*", metavar="IMAGE", help="pictures (JPEG, PNG, ...); none = VA only")
+    g.add_argument("-o", "--out", required=True, help="output .mid (one picture) or folder (several)")
+    g.add_argument("--valence", type=float, help="1-9; overrides the picture's estimate")
+    g.add_argument("--arousal", type=float, help="1-9; overrides the picture's estimate")
+    g.add_argument("--bars", type=int, default=8)
+    g.add_argument("--bpm", type=float, help="lock the tempo (default: the model's)")
+    g.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("bench", help="decoding speed, first-note latency, timing error: one JSON object")
+    b.add_argument("--json", action="store_true", help="compact one-line JSON")
+    b.add_argument("--out", help="also write the JSON to this file")
+    b.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
+    b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    b.add_argument("--skip", nargs="*", choices=("torch", "realtime", "flops"), help="leave parts out")
+    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    b.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime and torch (default: half the cores)")
+    b.set_defaults(func=cmd_bench)
 
     lv = sub.add_parser("live", help="stream piano that follows a picture, webcam or VA point to a MIDI port")
     src = lv.add_mutually_exclusive_group()

@@ -30,6 +30,10 @@ from engine.image import preprocess
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 
+class DeviceError(ValueError):
+    """The device asked for cannot be used (one line saying why)."""
+
+
 def cuda_driver_present() -> bool:
     """Whether the NVIDIA driver library loads (cheap check before trying the CUDA provider)."""
     if CUDA not in ort.get_available_providers():
@@ -43,13 +47,19 @@ def cuda_driver_present() -> bool:
     return False
 
 
+def default_threads() -> int:
+    """Half the cores (at least 1): the other half stays free for playback and the UI."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores // 2)
+
+
 def session_options(threads: int | None) -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.inter_op_num_threads = 1
-    if threads:
-        so.intra_op_num_threads = int(threads)
+    so.intra_op_num_threads = int(threads or default_threads())
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep: fair to playback
     so.log_severity_level = 3  # errors only: a CUDA fallback is reported through Runtime.provider
     return so
 
@@ -64,18 +74,19 @@ class KVCache:
 
 
 class Runtime:
-    """The bundle's ONNX graphs on one device. ``threads`` = intra-op threads (None: ORT's default)."""
+    """The bundle's ONNX graphs on one device. ``threads`` = intra-op threads (None: half the cores)."""
 
     def __init__(self, bundle: Bundle, device: str = "auto", threads: int | None = None):
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
         self.bundle = bundle
-        self.threads = threads
+        self.threads = int(threads or default_threads())
         d = bundle.decoder
         self.n_layers, self.n_heads, self.head_dim, self.vocab_size = d.n_layers, d.n_heads, d.head_dim, d.vocab_size
         self._opts = session_options(threads)
         self.provider = CPU
         self.decoder = None
+        self.cuda_unavailable_reason: str | None = None
         if device in ("auto", "cuda") and os.environ.get("MOODROLL_DEVICE", "").lower() != "cpu":
             self._try_cuda(required=device == "cuda")
         if self.decoder is None:
@@ -114,7 +125,7 @@ class Runtime:
             self.decoder, self.provider = None, CPU
         self.cuda_unavailable_reason = why
         if required:
-            raise RuntimeError(f"device 'cuda' requested but {why}")
+            raise DeviceError(f"device 'cuda' requested but {why}")
 
     def _probe(self) -> None:
         self.condition = self._session(self.bundle.condition.file, self._providers())

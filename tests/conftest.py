@@ -16,3 +16,17 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"shared data sets not found at {DATA} (CI always has them)")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def random_bundle(tmp_path_factory) -> Path:
+    """A tiny random-weight model bundle, exported once per test session by the real exporter
+    (``python -m training.export --random``) in a subprocess, so torch stays out of this process."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("bundle") / "random"
+    r = subprocess.run([sys.executable, "-m", "training.export", "--random", "--out", str(out)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return out

@@ -1,0 +1,157 @@
+"""Offline generation: pictures and/or a VA point -> ``.mid`` files (``moodroll generate``).
+
+For each picture the image encoder gives image tokens and a VA estimate; ``--valence`` /
+``--arousal`` override the estimate (and alone, with no picture, make VA-only music). The
+generator writes ``bars`` bars; the file gets
+
+* the tempo (``--bpm`` locks the model's Tempo tokens and writes exactly that BPM; else the
+  model's own tempo tokens),
+* a key signature (the ``--key`` lock, else the key estimated from the notes),
+* a text meta event with the VA used, the source picture, seed and bundle.
+
+Every input is checked before anything is generated, and each file is written to a temporary
+file in the target folder and moved into place with ``os.replace``, so a failure never leaves
+a half-written ``.mid``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import mido
+import numpy as np
+from symusic import Tempo
+
+from engine.controls import MusicalControls, parse_key
+from engine.generator import Condition, MusicGenerator
+from engine.image import load_image
+from engine.metrics import estimate_key
+from engine.midi_notes import notes_from_score
+from engine.sampling import SamplingOptions
+from engine.va import check_va
+
+TICKS_PER_QUARTER = 480  # resolution of the written files (the REMI grid is 1/16 quarter)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One generated file and what made it."""
+
+    path: Path
+    tokens: list[int]
+    valence: float | None
+    arousal: float | None
+    source: str | None  # picture path, None for VA-only
+    key: str | None  # key signature written (mido spelling)
+    bpm: float  # first tempo of the file
+    notes: int
+
+
+def output_paths(images: Sequence[str], out: str | Path) -> list[Path]:
+    """OUT is a file for one input (or a folder that exists) and a folder for several."""
+    out = Path(out)
+    if len(images) <= 1:
+        if out.is_dir():
+            stem = Path(images[0]).stem if images else "moodroll"
+            return [out / f"{stem}.mid"]
+        return [out if out.suffix.lower() in (".mid", ".midi") else out.with_suffix(".mid")]
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; with {len(images)} pictures OUT must be a folder")
+    paths, seen = [], set()
+    for img in images:
+        stem, n = Path(img).stem, 1
+        name = f"{stem}.mid"
+        while name in seen:
+            n += 1
+            name = f"{stem}-{n}.mid"
+        seen.add(name)
+        paths.append(out / name)
+    return paths
+
+
+def to_midi_bytes(tokenizer, tokens: Sequence[int], bpm: float | None, key_signature: str | None,
+                  text: str) -> tuple[bytes, str | None, float, int]:
+    """Tokens -> Standard MIDI File bytes with tempo, key signature and a text meta event.
+    Returns (bytes, key written, first BPM, note count)."""
+    score = tokenizer.decode(tokens).resample(TICKS_PER_QUARTER)
+    if bpm is not None:
+        score.tempos = [Tempo(0, float(bpm))]
+    notes = notes_from_score(score)
+    if key_signature is None:
+        est = estimate_key(notes)
+        key_signature = parse_key(est.name).key_signature if est else None
+    midi = mido.MidiFile(file=io.BytesIO(score.dumps_midi()))
+    first = midi.tracks[0]
+    head = [mido.MetaMessage("text", text=text, time=0)]
+    if key_signature:
+        head.append(mido.MetaMessage("key_signature", key=key_signature, time=0))
+    first[0:0] = head  # at tick 0, before the first event (whose delta time is kept)
+    buf = io.BytesIO()
+    midi.save(file=buf)
+    first_bpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
+    return buf.getvalue(), key_signature, first_bpm, len(notes)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate_files(images: Sequence[str], out: str | Path, *, valence: float | None = None,
+                   arousal: float | None = None, bars: int = 8, bpm: float | None = None,
+                   key: str | None = None, seed: int | None = None, temperature: float = 1.0,
+                   top_p: float = 0.95, bundle=None, device: str = "auto") -> list[Piece]:
+    """Generate one file per picture (or one VA-only file); returns what was written.
+
+    Raises ValueError (and ImageReadError / BundleError, both ValueErrors) with a one-line
+    message before anything is written when an input is bad."""
+    if (valence is None) != (arousal is None):
+        raise ValueError("give both --valence and --arousal, or neither")
+    if valence is not None:
+        check_va(valence, arousal)
+    if not images and valence is None:
+        raise ValueError("give at least one picture, or --valence and --arousal")
+    if bars < 1:
+        raise ValueError(f"bars must be at least 1, got {bars}")
+    if bpm is not None and not (20 <= bpm <= 400):
+        raise ValueError(f"bpm must lie between 20 and 400, got {bpm:g}")
+    controls = MusicalControls(key=key, bpm=bpm)  # raises on a bad key name
+    pictures = [load_image(p) for p in images]  # raises on an unreadable picture
+    paths = output_paths(images, out)
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    gen = MusicGenerator(bundle, SamplingOptions(temperature=temperature, top_p=top_p, seed=seed), controls,
+                         device=device)
+    sig = controls.scale.key_signature if controls.scale else None
+    pieces = []
+    for i, path in enumerate(paths):
+        image_tokens, src = None, None
+        v, a = valence, arousal
+        if pictures:
+            image_tokens, (ev, ea) = gen.analyze_image(pictures[i])
+            src = str(images[i])
+            if v is None:
+                v, a = float(np.clip(ev, 1, 9)), float(np.clip(ea, 1, 9))
+        gen.set_sampling(SamplingOptions(temperature=temperature, top_p=top_p, seed=seed + i))
+        gen.reset()
+        gen.set_condition(Condition(v, a, image_tokens))
+        tokens = gen.generate_bars(bars)
+        text = (f"moodroll: valence={v:.2f} arousal={a:.2f} (1-9 scale); source="
+                f"{Path(src).name if src else 'none'}; key={controls.key or 'free'}; seed={seed + i}; "
+                f"bundle={gen.bundle.name}")
+        data, key_written, first_bpm, n_notes = to_midi_bytes(gen.tokenizer, tokens, bpm, sig, text)
+        write_atomic(path, data)
+        pieces.append(Piece(path, tokens, v, a, src, key_written, first_bpm, n_notes))
+    return pieces

@@ -1,0 +1,77 @@
+"""PyTorch decoding baselines for ``moodroll bench`` (run as a subprocess by engine/bench.py).
+
+Builds :class:`training.model.MusicModel` with the bundle's shapes (random weights: speed does
+not depend on the values) and measures tokens per second after a context of C tokens:
+
+* ``torch_kv``: eager :meth:`MusicModel.step` on one new token with a KV cache of C entries;
+* ``torch_rerun``: the whole prefix of C + 1 tokens run again for every new token, the way the
+  paper's generator (and any cache-less sampler) works.
+
+Prints one JSON line: ``{"torch": version, "torch_kv": {"256": ...}, "torch_rerun": {...}}``.
+
+    python -m training.bench_torch --bundle assets/models/default --contexts 256 1024
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from engine.bundle import load_bundle
+from training.model import ModelConfig, MusicModel
+
+
+def model_for(bundle) -> MusicModel:
+    d, c = bundle.decoder, bundle.image_encoder
+    cfg = ModelConfig(vocab_size=d.vocab_size, d_model=d.d_model, n_layers=d.n_layers, n_heads=d.n_heads,
+                      d_ff=int(bundle.config["decoder"].get("d_ff", 4 * d.d_model)),
+                      max_context=d.max_context, reprime_keep=d.reprime_keep, rope_base=d.rope_base,
+                      dropout=0.0, image_tokens=c.image_tokens, image_dim=c.dim)
+    return MusicModel(cfg).eval()
+
+
+@torch.inference_mode()
+def rates(model: MusicModel, context: int, steps: int) -> tuple[float, float]:
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(0)
+    cond = (torch.full((1, 2), 5.0), torch.ones(1, 1), torch.zeros(1, cfg.image_tokens, cfg.image_dim), torch.zeros(1, 1))
+    cross = model.cross_kv(*cond)
+    ids = torch.randint(4, cfg.vocab_size, (1, context + 1), generator=g)
+    _, past = model.step(ids[:, :context], torch.arange(context)[None], model.empty_past(), cross)
+    new, pos = ids[:, context:], torch.tensor([[context]])
+    model.step(new, pos, past, cross)  # warm up
+    t = time.perf_counter()
+    for _ in range(steps):
+        model.step(new, pos, past, cross)
+    kv = steps / (time.perf_counter() - t)
+    model(ids, *cond)
+    n = max(2, steps // 4)
+    t = time.perf_counter()
+    for _ in range(n):
+        model(ids, *cond)  # every token: the whole prefix again
+    rerun = n / (time.perf_counter() - t)
+    return kv, rerun
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", default=None)
+    p.add_argument("--contexts", type=int, nargs="+", default=[256, 1024])
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = model_for(load_bundle(args.bundle))
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "torch_kv": {}, "torch_rerun": {}}
+    for c in args.contexts:
+        kv, rerun = rates(model, c, args.steps)
+        out["torch_kv"][str(c)] = round(kv, 1)
+        out["torch_rerun"][str(c)] = round(rerun, 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
