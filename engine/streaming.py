@@ -103,9 +103,12 @@ class StreamingDecoder:
                  time_signature: tuple[int, int] | None = None, start_bar: int = 0):
         remi = tokenizer.remi
         unknown = {t.split("_", 1)[0] for t in remi.vocab} - set(_TYPES)
+        unknown |= {t for t in remi.vocab if t.startswith("Bar_") and t != "Bar_None"}
+        if not remi.config.use_velocities or 0 not in remi.config.use_note_duration_programs:
+            unknown.add("notes without Velocity/Duration tokens")
         if unknown:
             raise ValueError(f"StreamingDecoder supports Moodroll's REMI vocabulary only; "
-                             f"this one also has token types {sorted(unknown)}")
+                             f"this one also has {sorted(unknown)}")
         self.tpq = remi.time_division  # ticks per quarter of MidiTok's decoded Score
         lo, hi = remi.config.pitch_range
         # Per token id: (class, value). Durations keep their MidiTok string key because their
@@ -155,20 +158,22 @@ class StreamingDecoder:
         self._announce = time_signature is not None  # emit the opening time_signature event
         self.tempo: float | None = None  # the last tempo token's BPM
 
-    def rebase(self, start_beat: float | None = None) -> None:
+    def rebase(self, start_beat: float | None = None) -> list[Event]:
         """Start a new token sequence at the next bar, keeping the metre and bar numbering.
 
         For after the engine re-primes the model: the fresh context starts with ``Bar``; its
         first bar lands at ``start_beat`` (default: where the next bar of this stream starts),
-        numbered one after the current bar. A note still missing its Velocity/Duration is
-        dropped. Feeding ``A``, ``rebase()``, then ``B`` gives the events of ``A + B`` when
-        ``B`` starts with ``Bar``.
+        numbered one after the current bar. Ends the old sequence like :meth:`finish` and
+        returns what that releases (nearly always nothing); a note still missing its
+        Velocity/Duration is dropped. Feeding ``A``, ``rebase()``, then ``B`` gives the events
+        of ``A + B`` when ``B`` starts with ``Bar``.
         """
+        out = self.finish()
         beat = self.next_bar_beat if start_beat is None else start_beat
         ts, bar, skipped, tempo = self.time_signature, self.current_bar + 1, self.skipped, self.tempo
-        skipped += 0 if self._pitch is None else 1 + (self._velocity is not None)
         self.reset(beat, ts, bar)
         self.skipped, self.tempo, self._announce = skipped, tempo, False
+        return out
 
     def _set_time_signature(self, ts: tuple[int, int]) -> None:
         num, den = ts

@@ -229,7 +229,7 @@ def test_rebase_continues_seamlessly_at_the_next_bar(tok, data_dir):
     dec = StreamingDecoder(tok)
     got = [e for i in ids[:cut] for e in dec.feed(i)]
     bar, next_bar = dec.current_bar, dec.next_bar_beat
-    dec.rebase()  # e.g. the engine re-primed its context, which now starts with this Bar
+    assert dec.rebase() == []  # e.g. the engine re-primed its context, which now starts with this Bar
     assert dec.current_bar == bar  # the next Bar is bar + 1
     got += [e for i in ids[cut:] for e in dec.feed(i)]
     assert got == expected
@@ -243,7 +243,13 @@ def test_rebase_continues_seamlessly_at_the_next_bar(tok, data_dir):
     dec.reset()
     assert (dec.beat, dec.current_bar, dec.time_signature, dec.skipped) == (0.0, -1, (4, 4), 0)
 
+    # rebase before the first metre is known releases the held tokens first
+    dec.feed(tok.groups.bar)
+    assert [(e.kind, e.beat) for e in dec.rebase()] == [(TIME_SIGNATURE, 0.0), (BAR, 0.0)]
+    assert [(e.kind, e.beat, e.value) for e in dec.feed(tok.groups.bar)] == [(BAR, 4.0, 1)]
 
-def test_refuses_a_vocabulary_it_cannot_mirror():
-    with pytest.raises(ValueError, match="Rest"):
-        StreamingDecoder(Tokenizer({**DEFAULT_CONFIG, "use_rests": True}))
+
+@pytest.mark.parametrize("option, named", [("use_rests", "Rest"), ("use_bar_end_tokens", "Bar_End")])
+def test_refuses_a_vocabulary_it_cannot_mirror(option, named):
+    with pytest.raises(ValueError, match=named):
+        StreamingDecoder(Tokenizer({**DEFAULT_CONFIG, option: True}))
