@@ -232,9 +232,13 @@ class ClockFollower:
             for t, data in self.input.poll():
                 if data:
                     self.handle(t, data)
-            if self._last_t is not None and time.monotonic() - self._last_t > self.lost_s:
-                self._lose()
+            self.check_lost(time.monotonic())
             time.sleep(self.poll_s)
+
+    def check_lost(self, now: float) -> None:
+        """No clock for ``lost_s``: forget the tempo, and if the DAW was playing, count it as stopped."""
+        if self._last_t is not None and now - self._last_t > self.lost_s:
+            self._lose()
 
     def _lose(self) -> None:
         self.estimator.reset()

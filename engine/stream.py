@@ -26,7 +26,8 @@ cleared (``set_condition`` recomputes only the cross-attention K/V). Because the
 Tempo (what drives the beat -> seconds map)
 -------------------------------------------
 1. Following a DAW (``clock=ClockFollower``): the DAW's tempo and bar lines, always.
-   Playback starts (and restarts after Stop / Continue / a locate) on the DAW's next bar line.
+   Playback starts (and restarts after Stop / Continue / a locate) on the DAW's next bar line
+   (the bar the DAW starts at, when its tempo is known from clocks sent while stopped).
 2. Else ``bpm`` given: that tempo, fixed; the model's Tempo tokens are ignored.
 3. Else the model's Tempo tokens, as a suggestion: the first one sets the tempo and later ones
    change it at their beat; ``default_bpm`` until the model has given one.
@@ -374,7 +375,9 @@ class LiveStream:
                             next_tick = tick0
                     else:
                         generation = follower.generation
-                        bar = follower.next_bar(now + opt.preroll_s)
+                        # The DAW's clock has already been running: no preroll needed beyond
+                        # our own reaction time, so pressing play at a bar line starts there.
+                        bar = follower.next_bar(now + 0.003)
                         if bar is None:
                             self._set_status(follower.status if not follower.running
                                              else "waiting for the DAW's tempo")
@@ -421,7 +424,10 @@ class LiveStream:
                     next_tick = tick0 + ticks / TICKS_PER_BEAT
                     continue
                 _, _, _, ev = heapq.heappop(heap)
-                if ev is None:  # END: the bars asked for are played
+                if ev is None:  # END: the bars asked for are played; their last bar is complete
+                    num, den = self.time_signature
+                    bar_no = self.played_bars[-1][0] + 1 if self.played_bars else 0
+                    self.played_bars.append((bar_no, beat, num * 4.0 / den))
                     self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
                     break
                 kind = ev.kind

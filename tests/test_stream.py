@@ -1,0 +1,225 @@
+"""engine/stream.py on real ports (private JACK server): notes on time and in order, DAW clock
+following at 90 and 140 BPM, stop / pause leave nothing sounding, a vanishing port, capture.
+
+The token sources are real token sequences: MIDI files through the tokenizer (TokenReplay).
+The generator-driven stream is tested in tests/test_live_cli.py and below where a bundle is
+needed. Timing checks use receiver-side arrival times and robust statistics (medians)."""
+import time
+
+import mido
+import numpy as np
+import pytest
+
+from engine.bench_realtime import Recorder, match_arrivals
+from engine.clock import CLOCK, CONTINUE, START, ClockFollower
+from engine.midi_io import MidiInput, MidiOutput
+from engine.paths import EXAMPLES
+from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.tokenizer import Tokenizer
+from tests.jack import DawClock
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return Tokenizer()
+
+
+@pytest.fixture(scope="module")
+def example_ids(tok):
+    return tok.encode(EXAMPLES / "example.mid")
+
+
+@pytest.fixture(scope="module")
+def chord_ids(tok, tmp_path_factory):
+    """A real MIDI file of long overlapping chords (always something sounding), tokenised."""
+    path = tmp_path_factory.mktemp("midi") / "chords.mid"
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    events = []
+    for beat in range(32):
+        for p in ([60, 64, 67], [62, 65, 69], [64, 67, 71], [65, 69, 72])[beat % 4]:
+            events += [(beat * 480, 1, mido.Message("note_on", note=p, velocity=80)),
+                       (beat * 480 + 3 * 480, 0, mido.Message("note_off", note=p, velocity=0))]
+    now = 0
+    for t, _, m in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(m.copy(time=t - now))
+        now = t
+    mid.save(path)
+    return tok.encode(path)
+
+
+def _ports(name):
+    out = MidiOutput(api="jack", name=name, monitor_s=0)
+    rec = Recorder(name, api="jack", name=f"{name} rec")
+    time.sleep(0.1)
+    return out, rec
+
+
+def test_notes_arrive_in_order_and_on_time(jack_server, tok, example_ids):
+    out, rec = _ports("Moodroll t1")
+    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=200, bars=3))
+    try:
+        stream.start()
+        assert stream.wait(30) and stream.error is None
+        time.sleep(0.1)
+        sent = list(stream.timeline)
+        got = rec.note_ons()
+        assert stream.notes_sent == len(sent) == len(got) == 36  # 3 bars of the example
+        assert [p for _, p, _ in got] == [s[3] for s in sent]  # same notes, same order
+        # on time: arrival vs schedule, and the beat spacing at 200 BPM, at the receiver
+        err = [(arr - due) * 1000 for due, arr in match_arrivals(sent, got)]
+        assert np.median(np.abs(err)) < 2.0, err
+        spacing = [((t - got[0][0]) - (s[0] - sent[0][0]) * 0.3) * 1000 for (t, _, _), s in zip(got, sent)]
+        assert np.median(np.abs(spacing)) < 2.0, spacing
+        assert rec.sounding() == set()  # the end of the 3 bars released everything
+        assert stream.status == "played 3 bars"
+    finally:
+        stream.stop(), rec.close(), out.close()
+
+
+def test_decoder_stays_between_one_and_ahead_bars_ahead(jack_server, tok, example_ids):
+    out, rec = _ports("Moodroll t2")
+    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=240, ahead_bars=1.5))
+    try:
+        stream.start()
+        leads = []
+        for _ in range(10):
+            time.sleep(0.15)
+            leads.append(stream.horizon - stream.playhead)
+        assert min(leads) >= 4.0 * 1.0 - 1e-6  # at least a bar (4/4) decoded beyond the playhead
+        assert max(leads) <= 4.0 * 1.5 + 4.0  # bounded: ahead_bars, plus at most one token's bar
+    finally:
+        stream.stop(), rec.close(), out.close()
+
+
+@pytest.mark.parametrize("bpm, position", [(90.0, None), (140.0, 15)])
+def test_follows_daw_clock_notes_on_the_beat_grid(jack_server, tok, example_ids, bpm, position):
+    """The DAW (another program) sends clock at 90 / 140 BPM to "Moodroll Clock In"; the
+    music starts on the DAW's next bar and its notes arrive on the DAW's beat grid."""
+    clock_in = MidiInput(None, api="jack", name=f"Moodroll Clock In {int(bpm)}")
+    follower = ClockFollower(clock_in).start()
+    daw_name = f"DAW {int(bpm)}"
+    daw_out = MidiOutput(clock_in.full_name, api="jack", name=daw_name, monitor_s=0)
+    grid = Recorder(daw_name, api="jack", name=f"Grid {int(bpm)}")
+    out, rec = _ports(f"Moodroll {int(bpm)}")
+    stream = LiveStream(TokenReplay(example_ids), tok, out, clock=follower,
+                        options=StreamOptions(bars=2))  # no bpm: the DAW's tempo
+    daw = DawClock(daw_out, bpm)
+    try:
+        stream.start()
+        time.sleep(0.3)
+        assert not rec.note_ons()  # nothing before the DAW plays
+        daw.run(lead_ticks=24, position=position, ticks=24 * 16)
+        assert stream.wait(30) and stream.error is None, stream.status
+        assert follower.bpm == pytest.approx(bpm, abs=0.5)
+        time.sleep(0.1)
+
+        msgs = grid.snapshot()
+        first = next(i for i, (_, m) in enumerate(msgs) if m[0] in (START, CONTINUE))
+        ticks = np.array([t for t, m in msgs[first:] if m == [CLOCK]])
+        song_tick0 = 0 if position is None else position * 6
+        # The DAW's grid as it arrived at a receiving port: a line through its clocks.
+        k = np.arange(len(ticks)) + song_tick0
+        b, a = np.polyfit(k, ticks, 1)
+        assert 60 / (24 * b) == pytest.approx(bpm, abs=0.5)
+
+        sent = list(stream.timeline)
+        got = rec.note_ons()
+        assert len(got) == len(sent) == 24  # two bars of the example
+        assert [p for _, p, _ in got] == [s[3] for s in sent]
+        first_song_beat = (got[0][0] - a) / b / 24
+        assert first_song_beat == pytest.approx(round(first_song_beat), abs=0.05)
+        assert round(first_song_beat) % 4 == 0  # started on a DAW bar line
+        offset = round(first_song_beat) - sent[0][0]
+        err = [(t - (a + b * 24 * (s[0] + offset))) * 1000 for (t, _, _), s in zip(got, sent)]
+        assert np.median(np.abs(err)) < 2.0, err
+        assert rec.sounding() == set()
+    finally:
+        daw.stop()
+        stream.stop(), follower.close()
+        for p in (rec, grid, out, daw_out, clock_in):
+            p.close()
+
+
+def test_stop_mid_phrase_leaves_no_note_sounding(jack_server, tok, chord_ids):
+    out, rec = _ports("Moodroll t3")
+    stream = LiveStream(TokenReplay(chord_ids), tok, out, options=StreamOptions(bpm=120))
+    try:
+        stream.start()
+        assert rec.wait_for(lambda r: len(r.sounding()) >= 6, timeout=10)  # mid-phrase, chords ringing
+        stream.stop()
+        assert stream.error is None and stream.status == "stopped"
+        assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)
+        assert rec.snapshot()[-1][1] == [0xB0, 123, 0]  # and a final "all notes off"
+        assert out.sounding == {}
+    finally:
+        stream.stop(), rec.close(), out.close()
+
+
+def test_pause_silences_and_resume_continues(jack_server, tok, chord_ids):
+    out, rec = _ports("Moodroll t4")
+    stream = LiveStream(TokenReplay(chord_ids), tok, out, options=StreamOptions(bpm=180))
+    try:
+        stream.start()
+        assert rec.wait_for(lambda r: len(r.sounding()) >= 3, timeout=10)
+        stream.pause()
+        assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)
+        n = len(rec.note_ons())
+        time.sleep(0.5)
+        assert len(rec.note_ons()) == n  # silence while paused
+        stream.resume()
+        assert rec.wait_for(lambda r: len(r.note_ons()) > n + 3, timeout=10)
+        assert stream.error is None
+    finally:
+        stream.stop(), rec.close(), out.close()
+
+
+def test_output_port_disappearing_mid_stream_does_not_crash(jack_server, tok, chord_ids):
+    synth = Recorder(None, api="jack", name="Vanishing Synth")
+    out = MidiOutput("Vanishing Synth", api="jack", name="Moodroll t5", monitor_s=0.1)
+    stream = LiveStream(TokenReplay(chord_ids), tok, out, options=StreamOptions(bpm=240))
+    try:
+        stream.start()
+        assert synth.wait_for(lambda r: len(r.note_ons()) >= 5, timeout=10)
+        synth.close()  # the synth quits mid-stream
+        assert synth.wait_for(lambda r: not out.connected, timeout=5)
+        assert "disappeared" in out.status
+        sent = stream.notes_sent
+        time.sleep(0.5)
+        assert stream.running and stream.error is None and stream.notes_sent > sent  # plays on
+
+        synth = Recorder(None, api="jack", name="Vanishing Synth")  # it comes back
+        assert synth.wait_for(lambda r: len(r.note_ons()) >= 5, timeout=10)
+        stream.stop()
+        assert stream.error is None
+        assert synth.wait_for(lambda r: r.sounding() == set(), timeout=5)
+    finally:
+        stream.stop(), synth.close(), out.close()
+
+
+def test_capture_writes_the_last_bars_that_were_played(jack_server, tok, example_ids, tmp_path):
+    out, rec = _ports("Moodroll t6")
+    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=320, bars=3))
+    try:
+        with pytest.raises(CaptureError, match="nothing to capture yet"):
+            stream.capture(tmp_path / "early.mid")
+        stream.start()
+        assert stream.wait(30) and stream.error is None
+        path = stream.capture(tmp_path / "last.mid", bars=2)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["last.mid"]  # no temporary left
+        mid = mido.MidiFile(path)
+        assert mido.tempo2bpm(next(m.tempo for m in mid.tracks[0] if m.type == "set_tempo")) == pytest.approx(320)
+        notes, now = [], 0
+        for m in mid.tracks[0]:
+            now += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                notes.append((now / mid.ticks_per_beat, m.note))
+        # bars 2 and 3 of what was played (beats 4..12), shifted to start at 0
+        played = [(b - 4.0, p) for b, p, _, _ in stream.played_notes if 4.0 <= b < 12.0]
+        assert notes == played and len(notes) == 24
+        assert mid.length == pytest.approx(2 * 4 * 60 / 320, abs=0.01)
+        with pytest.raises(CaptureError, match="cannot write"):
+            stream.capture(tmp_path / "missing" / "x.mid")
+    finally:
+        stream.stop(), rec.close(), out.close()
