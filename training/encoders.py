@@ -142,9 +142,11 @@ class VGG16(ImageEncoder):
     name, size, dim = "vgg16", 224, 512
 
     def __init__(self, pretrained: bool = True, grid: int = 2):
-        from torchvision.models import VGG16_Weights, vgg16
+        from torchvision.models import VGG16_Weights, vgg, vgg16
         weights = _cached_torchvision_weights(VGG16_Weights) if pretrained else None
-        super().__init__(vgg16(weights=weights).features, grid)  # [B, 512, 7, 7]
+        # without weights, build only the convolutional trunk (the 120 M-parameter classifier is unused)
+        trunk = vgg16(weights=weights).features if weights is not None else vgg.make_layers(vgg.cfgs["D"])
+        super().__init__(trunk, grid)  # [B, 512, 7, 7]
         self.pretrained = weights is not None
 
 
