@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.midi_io import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports
+from engine.midi_io import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports, resolve_api
 
 
 class LiveError(ValueError):
@@ -59,6 +59,10 @@ def _check(o: LiveOptions) -> None:
         raise LiveError(f"--capture-bars must be at least 1, got {o.capture_bars}")
     if o.capture is not None and not Path(o.capture).expanduser().resolve().parent.is_dir():
         raise LiveError(f"cannot write {o.capture}: its folder does not exist")
+    try:
+        resolve_api(o.midi_api)  # an unknown MIDI system fails before the model loads
+    except MidiPortError as e:
+        raise LiveError(str(e)) from None
 
 
 def _first_line(e: BaseException) -> str:

@@ -506,7 +506,7 @@ class LiveStream:
                              "a smaller bundle or a lower tempo helps)")
 
     def _playing_status(self) -> str:
-        bar = self.played_bars[-1][0] + 1 if self.played_bars else 0
+        bar = self.played_bars[-1][0] + 1 if self.played_bars else 1  # 1-based, as DAWs count
         where = "following the DAW" if self.follower is not None else "own tempo"
         bpm = self.bpm
         tempo = f"{bpm:.1f} BPM" if bpm else "tempo unknown"

@@ -5,12 +5,13 @@ each sampled frame (``fps`` per second) through an analyser (normally
 :meth:`engine.generator.MusicGenerator.analyze_image`: image tokens + VA), and smooths the
 result with :class:`VASmoother` so the music follows the scene without flickering:
 
-1. a running **median** of the last ``median_of`` raw VA estimates: a single odd frame
-   (someone walks past, a flash) cannot move it;
-2. an **exponential average** (``alpha`` per analysed frame) of that median, and of the
-   image tokens, for gradual change;
-3. **hysteresis**: the published VA only changes when the average has moved more than
-   ``hysteresis`` (on the 1-9 scale) away from the last published value.
+1. a running **median** of the last ``median_of`` raw estimates (VA and image tokens): a
+   single odd frame (someone walks past, a flash) cannot move it;
+2. an **exponential average** (``alpha`` per analysed frame) of that median, for gradual change;
+3. **hysteresis**: the published condition only changes when the average VA has moved more
+   than ``hysteresis`` (1-9 scale) from the last published VA, or the average image tokens
+   more than ``token_hysteresis`` (relative L2 distance) from the last published tokens: a
+   new scene with the same mood still reaches the model, sensor noise does not.
 
 Every published change calls ``on_update((valence, arousal), image_tokens)``; the live CLI
 steers the stream with it (applied at the next bar). A camera that cannot be opened, or a
@@ -41,19 +42,20 @@ class WebcamError(RuntimeError):
 class SmoothingOptions:
     median_of: int = 5  # raw estimates in the running median (odd)
     alpha: float = 0.3  # weight of each new (median) estimate in the exponential average
-    hysteresis: float = 0.25  # published VA moves only when the average is this far away (1-9 scale)
+    hysteresis: float = 0.25  # publish when the average VA is this far away (1-9 scale) ...
+    token_hysteresis: float = 0.1  # ... or the average image tokens this far (relative L2)
 
     def __post_init__(self):
         if self.median_of < 1:
             raise ValueError("median_of must be at least 1")
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError("alpha must be in (0, 1]")
-        if self.hysteresis < 0:
+        if self.hysteresis < 0 or self.token_hysteresis < 0:
             raise ValueError("hysteresis must be >= 0")
 
 
 class VASmoother:
-    """Median -> exponential average -> hysteresis, for a stream of VA estimates (see module doc)."""
+    """Median -> exponential average -> hysteresis, for a stream of VA (+ image token) estimates."""
 
     def __init__(self, options: SmoothingOptions = SmoothingOptions()):
         self.options = options
@@ -61,26 +63,40 @@ class VASmoother:
 
     def reset(self) -> None:
         self._raw: deque = deque(maxlen=self.options.median_of)
-        self.average: np.ndarray | None = None  # the exponential average, [2]
+        self._raw_tokens: deque = deque(maxlen=self.options.median_of)
+        self.average: np.ndarray | None = None  # the exponential average of the VA, [2]
+        self.average_tokens: np.ndarray | None = None  # ... and of the image tokens
         self.value: tuple[float, float] | None = None  # the published VA
-        self.tokens: np.ndarray | None = None  # exponential average of the image tokens
-        self.changes = 0  # how often the published value changed
+        self.tokens: np.ndarray | None = None  # the published image tokens
+        self.changes = 0  # how often the published condition changed
 
     def update(self, va, tokens: np.ndarray | None = None) -> bool:
-        """Add one raw estimate; True when the published value changed."""
+        """Add one raw estimate; True when the published condition changed."""
         o = self.options
         self._raw.append(np.asarray(va, dtype=np.float64).reshape(2))
         med = np.median(np.stack(self._raw), axis=0)
         self.average = med if self.average is None else (1 - o.alpha) * self.average + o.alpha * med
+        moved = self.value is None or float(np.max(np.abs(self.average - np.asarray(self.value)))) > o.hysteresis
         if tokens is not None:
             t = np.asarray(tokens, dtype=np.float32)
-            self.tokens = t.copy() if self.tokens is None or self.tokens.shape != t.shape else \
-                (1 - o.alpha) * self.tokens + o.alpha * t
-        if self.value is None or np.max(np.abs(self.average - np.asarray(self.value))) > o.hysteresis:
+            if self._raw_tokens and self._raw_tokens[-1].shape != t.shape:
+                self._raw_tokens.clear()
+                self.average_tokens = None
+            self._raw_tokens.append(t)
+            tmed = np.median(np.stack(self._raw_tokens), axis=0) if len(self._raw_tokens) > 1 else t
+            self.average_tokens = tmed if self.average_tokens is None else \
+                (1 - o.alpha) * self.average_tokens + o.alpha * tmed
+            if self.tokens is None or self.tokens.shape != t.shape:
+                moved = True
+            else:
+                scale = float(np.linalg.norm(self.tokens)) or 1.0
+                moved = moved or float(np.linalg.norm(self.average_tokens - self.tokens)) / scale > o.token_hysteresis
+        if moved:
             self.value = (float(self.average[0]), float(self.average[1]))
+            if self.average_tokens is not None:
+                self.tokens = self.average_tokens.astype(np.float32, copy=True)
             self.changes += 1
-            return True
-        return False
+        return moved
 
 
 def open_capture(source: Source) -> cv2.VideoCapture:
@@ -101,9 +117,12 @@ def open_capture(source: Source) -> cv2.VideoCapture:
         raise WebcamError(f"cannot open video {path}: no such file")
     with quiet_stderr():
         cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
+        ok = cap.isOpened() and cap.read()[0]
         cap.release()
-        raise WebcamError(f"cannot open video {path}: not a video format OpenCV can read")
+        if ok:
+            cap = cv2.VideoCapture(str(path))  # from the first frame again
+    if not ok:
+        raise WebcamError(f"cannot open video {path}: not a video OpenCV can decode")
     return cap
 
 

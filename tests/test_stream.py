@@ -223,3 +223,50 @@ def test_capture_writes_the_last_bars_that_were_played(jack_server, tok, example
             stream.capture(tmp_path / "missing" / "x.mid")
     finally:
         stream.stop(), rec.close(), out.close()
+
+
+def test_steering_applies_at_the_next_bar_without_clearing_the_cache(jack_server, random_bundle):
+    """The real generator (random-weight bundle) drives the stream; a new VA point and a new
+    picture are applied right after the next Bar token, and the KV cache keeps growing."""
+    from engine.generator import Condition, MusicGenerator
+
+    class LoggingGenerator(MusicGenerator):  # the real generator, with a log of what happened
+        def next_token(self):
+            tok = super().next_token()
+            self.log.append(("token", tok, self.cache.length))
+            return tok
+
+        def set_condition(self, condition):
+            if hasattr(self, "log"):
+                self.log.append(("condition", condition, self.cache.length))
+            super().set_condition(condition)
+
+    gen = LoggingGenerator(random_bundle, condition=Condition(3.0, 3.0))
+    gen.log = []
+    bar = gen.tokenizer.groups.bar
+    out, rec = _ports("Moodroll t7")
+    stream = LiveStream(gen, gen.tokenizer, out, options=StreamOptions(bpm=300))
+    try:
+        stream.start()
+        assert rec.wait_for(lambda r: len(r.note_ons()) >= 3, timeout=30)
+        for steer in (lambda: stream.set_va(8.0, 7.0),
+                      lambda: stream.set_image(np.full((48, 64, 3), (30, 160, 220), np.uint8))):
+            steer()
+            mark = len(gen.log)  # (a Bar logged just before may still be the one that applies it)
+            deadline = time.monotonic() + 30
+            while not any(e[0] == "condition" for e in gen.log[mark:]) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            i = next(i for i in range(mark, len(gen.log)) if gen.log[i][0] == "condition")
+            _, cond, cache_len = gen.log[i]
+            before = gen.log[i - 1]
+            assert before[0] == "token" and before[1] == bar  # applied right after a Bar ...
+            assert sum(e[0] == "token" and e[1] == bar for e in gen.log[mark:i - 1]) == 0  # ... the next one
+            assert cache_len > 0 and cache_len == before[2]  # the cache was not cleared
+        assert gen.condition.image_tokens is not None  # the picture's tokens are in
+        assert gen.condition.va == pytest.approx(gen.analyze_image(np.full((48, 64, 3), (30, 160, 220), np.uint8))[1])
+        n = len(rec.note_ons())
+        assert rec.wait_for(lambda r: len(r.note_ons()) > n, timeout=20)  # it plays on
+        assert stream.error is None and gen.n_tokens == stream.tokens
+    finally:
+        stream.stop(), rec.close(), out.close()
+    assert rec.sounding() == set()

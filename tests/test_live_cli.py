@@ -1,0 +1,111 @@
+"""``moodroll live`` / ``moodroll ports`` end to end: the real generator (random-weight bundle)
+playing to real JACK ports in a separate process; Ctrl-C stops with every note released;
+bad input gives one clear line and a non-zero exit."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.bench_realtime import Recorder
+from engine.cli import main
+from engine.midi_io import list_ports
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def moodroll(*args):
+    return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_ports_lists_inputs_and_outputs(jack_server, capsys):
+    synth = Recorder(None, api="jack", name="Listed Synth")
+    try:
+        rc, out, err = run(capsys, "ports", "--midi-api", "jack")
+        assert rc == 0 and out.startswith("jack:")
+        assert "outputs (Moodroll can play to):" in out and "Listed Synth" in out
+    finally:
+        synth.close()
+
+
+def test_live_plays_the_generator_to_a_port_and_captures(jack_server, random_bundle, tmp_path):
+    synth = Recorder(None, api="jack", name="CLI Synth")
+    capture = tmp_path / "last.mid"
+    try:
+        p = moodroll("live", "--valence", 7, "--arousal", 6, "--bars", 3, "--bpm", 300, "--seed", 3,
+                     "--port", "CLI Synth", "--midi-api", "jack", "--bundle", random_bundle,
+                     "--capture", capture, "--capture-bars", 2)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "connected to" in err and "played 3 bars" in err and "captured the last 2 bars" in err
+        assert synth.wait_for(lambda r: r.sounding() == set(), timeout=5)
+        assert capture.is_file()
+        import mido
+
+        assert mido.MidiFile(capture).length == pytest.approx(2 * 4 * 60 / 300, abs=0.01)
+        assert synth.snapshot()[-1][1] == [0xB0, 123, 0]
+    finally:
+        synth.close()
+
+
+def test_ctrl_c_stops_cleanly_with_all_notes_off(jack_server, random_bundle, tmp_path):
+    cv2.imwrite(str(tmp_path / "x.png"), np.full((60, 80, 3), (40, 200, 90), np.uint8))
+    p = moodroll("live", "--image", tmp_path / "x.png", "--bpm", 200, "--midi-api", "jack",
+                 "--bundle", random_bundle)
+    rec = None
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Moodroll" in n for n in list_ports("jack")["jack"].get("inputs", [])):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1]
+            time.sleep(0.1)
+        rec = Recorder("Moodroll:Moodroll", api="jack", name="CLI listener")
+        assert rec.wait_for(lambda r: len(r.note_ons()) >= 3, timeout=30)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+        assert "interrupted: stopping (all notes off)" in err and "Traceback" not in err
+        assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)
+        assert [0xB0, 123, 0] in [m for _, m in rec.snapshot()]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        if rec:
+            rec.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--valence", 12, "--arousal", 5], "valence must be between 1 and 9"),
+    (["--valence", 5], "give both --valence and --arousal"),
+    ([], "give one of --image PATH, --webcam N|FILE, or --valence V --arousal A"),
+    (["--image", "no/such.jpg"], "cannot read image no/such.jpg: no such file"),
+    (["--webcam", "57"], "cannot open camera 57"),
+    (["--valence", 5, "--arousal", 5, "--bpm", 1000], "tempo must be between 20 and 400 BPM"),
+    (["--valence", 5, "--arousal", 5, "--key", "H major"], "key"),
+    (["--valence", 5, "--arousal", 5, "--bars", 0], "--bars must be at least 1"),
+    (["--valence", 5, "--arousal", 5, "--midi-api", "midiman"], "unknown MIDI API 'midiman'"),
+    (["--valence", 5, "--arousal", 5, "--bundle", "no/such/bundle"], "no/such/bundle"),
+])
+def test_bad_input_is_one_clear_line(capsys, args, message):
+    rc, out, err = run(capsys, "live", *args)
+    assert rc == 2 and out == ""
+    assert err.startswith("moodroll: ") and message in err and err.count("\n") == 1, err
+
+
+def test_unknown_port_is_one_clear_line(jack_server, random_bundle, capsys):
+    rc, out, err = run(capsys, "live", "--valence", 5, "--arousal", 5, "--port", "No Such Synth",
+                       "--midi-api", "jack", "--bundle", random_bundle)
+    assert rc == 2 and err.count("\n") == 1
+    assert "no MIDI output port 'No Such Synth' on jack; available:" in err
