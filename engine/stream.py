@@ -32,6 +32,9 @@ Tempo (what drives the beat -> seconds map)
 3. Else the model's Tempo tokens, as a suggestion: the first one sets the tempo and later ones
    change it at their beat; ``default_bpm`` until the model has given one.
 
+Status lines (``on_status``) are delivered by a small notifier thread, never by playback
+itself; a GUI must still hand them to its own thread (Qt: a queued signal).
+
 Safety: every way out of playback (stop, error, :meth:`LiveStream.stop` at interpreter exit
 via :mod:`atexit`) ends every sounding note with a note-off and sends CC 123 (all notes off).
 The CLI turns SIGINT/SIGTERM into a clean stop.
@@ -137,6 +140,9 @@ class LiveStream:
         self._pending: dict = {}
         self._paused = False
         self._threads: list[threading.Thread] = []
+        self._status_lines: deque = deque()
+        self._status_event = threading.Event()
+        self._notifier: threading.Thread | None = None
         self._old_switch: float | None = None
         self._started = False
 
@@ -167,6 +173,9 @@ class LiveStream:
         self._old_switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._old_switch, self.options.switch_interval_s))
         atexit.register(self.stop)
+        if self.on_status is not None:
+            self._notifier = threading.Thread(target=self._notify_loop, name="moodroll-status", daemon=True)
+            self._notifier.start()
         for target, name in ((self._decode_loop, "moodroll-decoder"), (self._play_loop, "moodroll-playback")):
             t = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(t)
@@ -191,6 +200,15 @@ class LiveStream:
         if self.error is None and self.status != "stopped":
             self._set_status("stopped")
         self._done.set()
+        n = self._notifier
+        if n is not None and n is not threading.current_thread():
+            self._status_event.set()
+            n.join(1.0)
+            while self._status_lines and not n.is_alive():  # what came after it finished
+                try:
+                    self.on_status(self._status_lines.popleft())
+                except Exception:
+                    pass
 
     def wait(self, timeout: float | None = None) -> bool:
         """True once the stream has ended (stopped, ``bars`` played, or an error: see ``error``)."""
@@ -260,14 +278,26 @@ class LiveStream:
 
     # -- status ------------------------------------------------------------------------------
     def _set_status(self, text: str) -> None:
+        """Record a status line; ``on_status`` gets it from the notifier thread (playback never
+        waits for a callback: printing to a full pipe or a GUI must not delay a note)."""
         if text == self.status:
             return
         self.status = text
         if self.on_status is not None:
-            try:
-                self.on_status(text)
-            except Exception:
-                pass
+            self._status_lines.append(text)
+            self._status_event.set()
+
+    def _notify_loop(self) -> None:
+        while True:
+            self._status_event.wait(0.1)
+            self._status_event.clear()
+            while self._status_lines:
+                try:
+                    self.on_status(self._status_lines.popleft())
+                except Exception:
+                    pass
+            if self._done.is_set() and not self._status_lines:
+                return
 
     def _fail(self, e: BaseException, where: str) -> None:
         if self.error is None:
@@ -326,7 +356,6 @@ class LiveStream:
         opt = self.options
         out, q, heap = self.output, self._queue, []
         ch = opt.channel
-        on_status, off_status = 0x90 | ch, 0x80 | ch
         owner: dict[int, float] = {}  # pitch -> onset beat of the note that holds it
         monotonic, sleep = time.monotonic, time.sleep
         playing = False
@@ -438,10 +467,9 @@ class LiveStream:
                         continue
                     pitch = ev.pitch
                     if pitch in owner:  # the same key again while sounding: release it first
-                        out.send((off_status, pitch, 0))
+                        out.note_off(pitch, ch)
                     owner[pitch] = beat
-                    out.sounding[(ch, pitch)] = ev.velocity
-                    out.send((on_status, pitch, ev.velocity))
+                    out.note_on(pitch, ev.velocity, ch)
                     self.notes_sent += 1
                     if late * 1000.0 > self.max_late_ms:
                         self.max_late_ms = late * 1000.0
@@ -450,8 +478,7 @@ class LiveStream:
                 elif kind == NOTE_OFF:
                     if owner.get(ev.pitch) == ev.value:  # only the note that still holds the key
                         del owner[ev.pitch]
-                        out.sounding.pop((ch, ev.pitch), None)
-                        out.send((off_status, ev.pitch, 0))
+                        out.note_off(ev.pitch, ch)
                 elif kind == TEMPO:
                     if self.follow_model_tempo:
                         try:
