@@ -77,11 +77,12 @@ def generator_rate(bundle: Bundle, device: str, threads: int, tokens: int) -> di
     return {"tokens_per_s": round(tokens / dt, 1), "tokens": tokens, "reprimes": gen.n_reprimes}
 
 
-def decode_flops_per_token(bundle: Bundle, context: int) -> float:
-    """Multiply-adds x 2 of one cached decoder step with ``context`` past tokens."""
+def decode_flops_per_token(bundle: Bundle, context: int, d_ff: int | None = None) -> float:
+    """Multiply-adds x 2 of one cached decoder step with ``context`` past tokens. ``d_ff``: the
+    feed-forward width (config.json's ``d_ff``, else what bench_torch read from the graph, else 4 d)."""
     d = bundle.decoder
     dm, L, V, M = d.d_model, d.n_layers, d.vocab_size, bundle.condition.memory_len
-    d_ff = int(bundle.config.get("decoder", {}).get("d_ff", 4 * dm))
+    d_ff = int(bundle.config.get("decoder", {}).get("d_ff") or d_ff or 4 * dm)
     per_layer = (3 * dm * dm + dm * dm  # self-attention qkv + out
                  + 2 * (context + 1) * dm  # scores and weighted sum over past + self
                  + dm * dm + dm * dm + 2 * M * dm  # cross-attention q, out, over M memory entries
@@ -178,8 +179,9 @@ def run_bench(bundle=None, quick: bool = False, skip: set = frozenset(), device:
         "load_ms": round(load_ms, 1),
         "tokens_per_s": {"ort_kv": {str(c): round(decode_rate(rt, c, steps), 1) for c in CONTEXTS}},
     }
+    tr: dict = {}
     if "torch" not in skip:
-        tr = torch_rates(bundle, steps=max(5, steps // 10), threads=threads)
+        tr = torch_rates(bundle, steps=steps, threads=threads)
         for k in ("torch_kv", "torch_rerun"):
             result["tokens_per_s"][k] = tr.get(k) or {"error": tr.get("error", "missing")}
         if "torch" in tr:
@@ -195,7 +197,7 @@ def run_bench(bundle=None, quick: bool = False, skip: set = frozenset(), device:
     result["generator_tokens_per_s"] = generator_rate(bundle, device, threads, 300 if quick else 3000)
     if "flops" not in skip:
         peak = matmul_peak_flops()
-        flops = decode_flops_per_token(bundle, 1024) * tps["ort_kv"]["1024"]
+        flops = decode_flops_per_token(bundle, 1024, tr.get("d_ff")) * tps["ort_kv"]["1024"]
         result["decode_gflops"] = round(flops / 1e9, 3)
         result["matmul_peak_gflops"] = {k: round(v / 1e9, 2) for k, v in peak.items()}
         result["decode_flops_fraction_of_peak"] = round(flops / max(peak.values()), 5)

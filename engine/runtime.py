@@ -84,17 +84,15 @@ class Runtime:
         d = bundle.decoder
         self.n_layers, self.n_heads, self.head_dim, self.vocab_size = d.n_layers, d.n_heads, d.head_dim, d.vocab_size
         self._opts = session_options(threads)
-        self.provider = CPU
-        self.decoder = None
+        self.provider, self.device = CPU, "cpu"
         self.cuda_unavailable_reason: str | None = None
         if device in ("auto", "cuda") and os.environ.get("MOODROLL_DEVICE", "").lower() != "cpu":
             self._try_cuda(required=device == "cuda")
-        if self.decoder is None:
+        if self.provider == CPU:
             self.decoder = self._session(d.file, [CPU])
-        self.device = "cuda" if self.provider == CUDA else "cpu"
-        self.condition = self._session(bundle.condition.file, self._providers())
+            self.condition = self._session(bundle.condition.file, [CPU])
+            self._check_io()
         self._image_encoder = None
-        self._check_io()
 
     # -- sessions --------------------------------------------------------------------------
     def _providers(self) -> list:
@@ -112,25 +110,24 @@ class Runtime:
         why = "the CUDA execution provider is not available (no NVIDIA driver or onnxruntime-gpu)"
         if cuda_driver_present():
             try:
-                sess = ort.InferenceSession(str(self.bundle.file(self.bundle.decoder.file)),
-                                            sess_options=self._opts, providers=[CUDA, CPU])
-                if sess.get_providers()[0] == CUDA:
-                    self.decoder, self.provider = sess, CUDA
-                    self.device = "cuda"
-                    self._probe()  # one real step on the GPU, or back to the CPU
+                if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels, when installed
+                    ort.preload_dlls()
+                self.decoder = ort.InferenceSession(str(self.bundle.file(self.bundle.decoder.file)),
+                                                    sess_options=self._opts, providers=[CUDA, CPU])
+                if self.decoder.get_providers()[0] == CUDA:
+                    self.provider, self.device = CUDA, "cuda"
+                    self.condition = self._session(self.bundle.condition.file, [CUDA, CPU])
+                    self._check_io()
+                    cross = self.cross_kv(None, None)  # one real step on the GPU, or back to the CPU
+                    self.decode(np.array([self.bundle.bos], np.int64), self.empty_cache(), cross)
                     return
                 why = "ONNX Runtime fell back from CUDA (CUDA/cuDNN libraries missing?)"
             except Exception as e:
                 why = f"CUDA probe failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
-            self.decoder, self.provider = None, CPU
+            self.provider, self.device = CPU, "cpu"
         self.cuda_unavailable_reason = why
         if required:
             raise DeviceError(f"device 'cuda' requested but {why}")
-
-    def _probe(self) -> None:
-        self.condition = self._session(self.bundle.condition.file, self._providers())
-        cross = self.cross_kv(None, None)
-        self.decode(np.array([self.bundle.bos], np.int64), self.empty_cache(), cross)
 
     @property
     def image_encoder(self) -> ort.InferenceSession:
@@ -177,8 +174,8 @@ class Runtime:
         return dict(zip(self._cross_names, io.get_outputs()))
 
     def empty_cache(self) -> KVCache:
-        z = np.zeros((1, self.n_heads, 0, self.head_dim), np.float32)
-        past = {f"past_{k}_{i}": ort.OrtValue.ortvalue_from_numpy(z, self.device)
+        z = np.zeros((1, self.n_heads, 0, self.head_dim), np.float32)  # zero-size: lives on the host
+        past = {f"past_{k}_{i}": ort.OrtValue.ortvalue_from_numpy(z)
                 for i in range(self.n_layers) for k in ("key", "value")}
         return KVCache(past, 0)
 
