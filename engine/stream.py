@@ -432,7 +432,8 @@ class LiveStream:
                     sleep(0.001)
                     continue
                 beat = heap[0][0] if heap else float("inf")
-                is_tick = next_tick is not None and next_tick <= beat
+                # A clock goes before an event at the same beat, except the end (no clock there).
+                is_tick = next_tick is not None and (next_tick < beat or (next_tick == beat and heap[0][3] is not None))
                 if is_tick:
                     beat = next_tick
                 due = due_of(beat + offset)

@@ -109,3 +109,52 @@ def test_unknown_port_is_one_clear_line(jack_server, random_bundle, capsys):
                        "--midi-api", "jack", "--bundle", random_bundle)
     assert rc == 2 and err.count("\n") == 1
     assert "no MIDI output port 'No Such Synth' on jack; available:" in err
+
+
+def test_live_follows_a_daw_clock(jack_server, random_bundle):
+    """--clock-in: the DAW (another program) sends clock to "Moodroll Clock In" at 132 BPM."""
+    from engine.midi_io import MidiOutput
+    from tests.jack import DawClock
+
+    synth = Recorder(None, api="jack", name="Clock Synth")
+    p = moodroll("live", "--valence", 4, "--arousal", 7, "--bars", 2, "--clock-in", "--seed", 1,
+                 "--port", "Clock Synth", "--midi-api", "jack", "--bundle", random_bundle)
+    daw = None
+    try:
+        deadline = time.monotonic() + 60
+        while not any("Moodroll Clock In" in n for n in list_ports("jack")["jack"].get("outputs", [])):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1]
+            time.sleep(0.1)
+        daw = DawClock(MidiOutput("Moodroll Clock In", api="jack", name="CLI DAW", monitor_s=0), 132.0)
+        daw.run(lead_ticks=24, ticks=24 * 16)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert "press play in the DAW" in err and "following the DAW" in err and "played 2 bars" in err
+        assert "132.0 BPM" in err or "131.9 BPM" in err or "132.1 BPM" in err
+        assert synth.note_ons() and synth.sounding() == set()
+    finally:
+        if daw:
+            daw.stop()
+            daw.output.close()
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        synth.close()
+
+
+def test_live_follows_a_webcam_video(random_bundle, jack_server, tmp_path):
+    video = tmp_path / "scene.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(20):
+        w.write(np.full((48, 64, 3), (20, 40, 200) if i < 10 else (200, 160, 30), np.uint8))
+    w.release()
+    synth = Recorder(None, api="jack", name="Cam Synth")
+    try:
+        p = moodroll("live", "--webcam", video, "--bars", 2, "--bpm", 300, "--port", "Cam Synth",
+                     "--midi-api", "jack", "--bundle", random_bundle)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "webcam: valence" in err and "played 2 bars" in err
+        assert synth.sounding() == set()
+    finally:
+        synth.close()

@@ -270,3 +270,23 @@ def test_steering_applies_at_the_next_bar_without_clearing_the_cache(jack_server
     finally:
         stream.stop(), rec.close(), out.close()
     assert rec.sounding() == set()
+
+
+def test_clock_out_sends_start_and_24_clocks_per_beat(jack_server, tok, example_ids):
+    out, rec = _ports("Moodroll t8")
+    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=150, bars=2, clock_out=True))
+    try:
+        stream.start()
+        assert stream.wait(20) and stream.error is None
+        time.sleep(0.1)
+        msgs = rec.snapshot()
+        kinds = [m[0] for _, m in msgs if m[0] >= 0xF8]
+        assert kinds[0] == START and kinds[-1] == 0xFC  # Start ... Stop
+        ticks = np.array([t for t, m in msgs if m == [CLOCK]])
+        assert len(ticks) == 2 * 4 * 24  # two bars of 4/4
+        period = np.polyfit(np.arange(len(ticks)), ticks, 1)[0]  # (JACK quantises each gap to 1.3 ms)
+        assert 60 / (24 * period) == pytest.approx(150, abs=0.5)
+        first_note = rec.note_ons()[0][0]
+        assert abs(first_note - ticks[0]) < 0.002  # the first clock is the first downbeat
+    finally:
+        stream.stop(), rec.close(), out.close()
