@@ -144,10 +144,11 @@ def load_items(cfg: TrainConfig, tok: Tokenizer) -> tuple[dict, dict]:
         val["eimg"] = _items(*toks(_limit(eimg.test, n)), bar)
     elif cfg.stage == "finetune":
         from training.features import image_features
-        pairs = data.paired_splits(seed=seed)
-        feats = image_features(data.load_oasis(), cfg.encoder, progress=cfg.progress)  # cached
+        pairs = {k: _limit(v, n) for k, v in data.paired_splits(seed=seed).items()}
+        used = {str(p.image.path): p.image for k in ("train", "test") for p in pairs[k]}
+        feats = image_features(list(used.values()), cfg.encoder, progress=cfg.progress)  # cached
         for split, group in (("train", train), ("test", val)):
-            ps = _limit(pairs[split], n)
+            ps = pairs[split]
             arrays, kept = toks([p.clip for p in ps])
             by_clip = {p.clip.path: p.image for p in ps}
             imgs = {str(c.path): feats[str(by_clip[c.path].path)] for c in kept}
@@ -288,7 +289,8 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[MusicModel, dict]:
     mcfg = ModelConfig.from_dict(json.loads(meta["model_config"]))
     model = MusicModel(mcfg)
     load_model(model, str(path), device=str(device))
-    parsed = {k: (json.loads(v) if k not in ("format",) else v) for k, v in meta.items()}
+    parsed = {"format": meta["format"], "step": int(meta["step"]),
+              "train_config": json.loads(meta["train_config"]), "model_config": json.loads(meta["model_config"])}
     return model.eval(), parsed
 
 
@@ -369,7 +371,8 @@ def train(cfg: TrainConfig) -> Path:
             print(f"initialised from {cfg.init_from}", flush=True)
     model.to(device)
     if main:
-        print(f"model: {model.num_params() / 1e6:.2f} M parameters; {mcfg}", flush=True)
+        print(f"model: {model.num_params() / 1e6:.2f} M parameters; {mcfg}; world size {world}; {device}",
+              flush=True)
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
 
     train_groups, val_groups = load_items(cfg, tok)
