@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+
+import numpy as np
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,6 +95,13 @@ def write_report(path: Path, results: dict, facts: dict, log=print) -> None:
       "below mean nothing)" if facts["smoke"] else "") + ". Code: `training/paper/`. Every number here "
       "comes from `runs/paper/<row>/result.json` of that run.")
     w("")
+    found = findings(results, facts)
+    if found:
+        w("## Findings")
+        w("")
+        for line in found:
+            w(f"- {line}")
+        w("")
     w("## What was run")
     d = facts["data"]
     w(f"- **Data**: EIMG piano clips paired with OASIS pictures by the paper's similarity score "
@@ -258,7 +267,63 @@ def write_report(path: Path, results: dict, facts: dict, log=print) -> None:
     w("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(L) + "\n")
+    # every row's numbers, machine-readable, beside the report (small: no weights)
+    blob = {"protocol": asdict(p), "facts": {k: v for k, v in facts.items() if k != "protocol"}, "rows": results}
+    path.with_name(path.stem + "_results.json").write_text(json.dumps(blob, indent=1, default=str))
     log(f"wrote {path}" + (f" and {fig_path}" if has_fig else ""))
+
+
+def _mql(results, k, decoding="sampled", part="all"):
+    try:
+        return results[k][decoding][part]["music_quality_loss"]
+    except KeyError:
+        return None
+
+
+def findings(results: dict, facts: dict) -> list[str]:
+    """Headline statements computed from the numbers (so they stay true when rows are rerun)."""
+    out = []
+    t1 = {k: _mql(results, k) for k in results if k.startswith("t1_")}
+    t1 = {k: v for k, v in t1.items() if v is not None}
+    if t1:
+        best, worst = min(t1, key=t1.get), max(t1, key=t1.get)
+        emp = [results[k]["sampled"]["all"]["empty"] for k in t1]
+        out.append(f"Table 1 (2 epochs, lr 1e-5): every model is still near its initial state; generated clips "
+                   f"are sparse (MQL {t1[best]:.3f} for `{best}` to {t1[worst]:.3f} for `{worst}`; "
+                   f"{min(emp)}–{max(emp)} of {results[best]['n_test']} clips without any note).")
+        a, b = _mql(results, "t1_enc3_dec3_lite0"), _mql(results, "t1_lstm_lite0")
+        pa, pb = _author("Trans_enc3_dec3_VGG16"), _author("LSTM_enc2")
+        if a is not None and b is not None and pa and pb:
+            out.append(f"Proposed enc3_dec3 vs the Show-and-Listen baseline, same encoder (Lite0), 2 epochs: "
+                       f"MQL {a:.3f} vs {b:.3f}; the authors' ordering ({pa.music_quality_loss:.3f} vs "
+                       f"{pb.music_quality_loss:.3f}) " + ("holds." if a < b else "does NOT hold here."))
+    ident = facts.get("identical_max_abs_diff")
+    if ident is not None:
+        out.append(f"The paper's arg-max VA loss has no gradient: with it, the trained weights differ from the "
+                   f"run without it by {ident:g} (bit-identical), so it cannot change the music.")
+    ka, kb = "t1_enc3_dec3_lite0", "t1_enc3_dec3_lite0_va_paper"
+    if ka in results and kb in results:
+        sa = np.mean([r["seconds_per_step"] for r in results[ka]["history"]])
+        sb = np.mean([r["seconds_per_step"] for r in results[kb]["history"]])
+        vb = np.mean([r["va_loss_seconds_per_step"] for r in results[kb]["history"]])
+        out.append(f"Its cost: {vb * 1000:.0f} ms per step in the VA loss itself (MIDI decode + re-encode + "
+                   f"predictor, in memory); {sa:.3f} → {sb:.3f} s per training step ({(sb / sa - 1) * 100:+.0f} %, "
+                   "wall clock on a shared machine).")
+    kn, ks = "t2_enc3_dec3_lite0_lr1e-3", "t2_enc3_dec3_lite0_lr1e-3_va_soft"
+    if kn in results and ks in results:
+        an, as_ = results[kn]["sampled"]["alignment"], results[ks]["sampled"]["alignment"]
+        out.append("Differentiable VA loss (expected token histogram under the softmax → predictor), 15 epochs at "
+                   f"lr 1e-3: alignment with the picture's VA, valence MAE {an['valence_mae']:.2f} → "
+                   f"{as_['valence_mae']:.2f}, arousal MAE {an['arousal_mae']:.2f} → {as_['arousal_mae']:.2f}; "
+                   f"Pearson r valence {_f(an.get('valence_r'), 2)} → {_f(as_.get('valence_r'), 2)}, arousal "
+                   f"{_f(an.get('arousal_r'), 2)} → {_f(as_.get('arousal_r'), 2)} (90 test pictures); MQL "
+                   f"{_f(_mql(results, kn), 3)} → {_f(_mql(results, ks), 3)}.")
+    kl, kp = "t2_lstm_lite0", "t2_enc3_dec3_lite0"
+    if kl in results and kp in results:
+        out.append(f"After 15 epochs at the paper's lr 1e-5: test cross-entropy {results[kl]['history'][-1]['test_cc']:.3f} "
+                   f"(baseline) vs {results[kp]['history'][-1]['test_cc']:.3f} (proposed); MQL {_f(_mql(results, kl), 3)} "
+                   f"vs {_f(_mql(results, kp), 3)}.")
+    return out
 
 
 MODEL_LABEL_SHORT = {"lstm": "Show and Listen (2 LSTM)", "enc3_dec3": "enc3_dec3", "enc4": "enc4",
