@@ -70,6 +70,7 @@ class TrainConfig:
     p_drop_va: float = 0.3
     p_drop_image: float = 0.3
     transpose: int = 5  # random transposition by -transpose..+transpose semitones (0 = off)
+    p_from_start: float = 0.0  # share of windows that start at a piece's first bar (its tempo, its opening)
     log_every: int = 10
     eval_every: int = 200
     eval_batches: int = 8
@@ -188,7 +189,10 @@ class Windows:
 
     def window(self, item: Item, rng: np.random.Generator, start: int | None = None,
                augment: bool = True) -> np.ndarray:
-        s = int(item.bars[rng.integers(len(item.bars))]) if start is None else start
+        if start is None:
+            first = rng.random() < self.cfg.p_from_start
+            start = int(item.bars[0] if first else item.bars[rng.integers(len(item.bars))])
+        s = start
         w = item.ids[s:s + self.length - 1].astype(np.int64)
         if augment and self.cfg.transpose:
             w = self.transpose(w, int(rng.integers(-self.cfg.transpose, self.cfg.transpose + 1)))
