@@ -15,7 +15,10 @@ masks know the current time, the sounding notes and the recent onsets. :class:`R
 keeps the stream well-formed, which is what makes the masks exact: ``Pitch`` is always
 followed by ``Velocity`` then ``Duration``, ``Position`` only moves forward inside a bar and
 stays inside it, ``TimeSig`` only follows ``Bar``, ``Tempo`` only follows ``Position``. ``Bar``
-is never masked, so some token is always allowed (silence is always possible).
+is never masked once the first note has sounded, so some token is always allowed (silence is
+always possible). A fresh stream (after ``reset``) opens with a note on its first downbeat
+(``Bar [TimeSig] Position_0 [Tempo] Pitch``), so a live stream sounds at once instead of
+waiting through a rest the model might begin with.
 """
 from __future__ import annotations
 
@@ -170,6 +173,7 @@ class MusicState:
         self.position: int | None = None  # last Position in the current bar, None right after Bar
         self.sounding: list[tuple[float, float]] = []  # (onset, offset) beats of notes not yet over
         self.onsets: list[float] = []  # onset beats, newest last (pruned to the density window)
+        self.notes = 0  # notes completed since reset
 
     @property
     def now(self) -> float:
@@ -197,6 +201,7 @@ class MusicState:
         events = self.decoder.feed(token)
         for e in events:
             if e.kind == NOTE_ON:
+                self.notes += 1
                 self.sounding.append((e.beat, e.beat + float(e.value)))
                 self.onsets.append(e.beat)
         return events
@@ -247,6 +252,15 @@ class RemiGrammar(StateFilter):
         bar = np.asarray([self.bar])
         if last == BOS:
             return self._only(logits, bar)
+        if state.notes == 0:  # prompt start: the first note sounds on the first downbeat
+            if last == BAR:
+                return self._only(logits, self.timesig, self.position_ids[self.position_values == 0])
+            if last == TIMESIG:
+                return self._only(logits, self.position_ids[self.position_values == 0])
+            if last == POSITION:
+                return self._only(logits, self.tempo, self.pitch)
+            if last == TEMPO:
+                return self._only(logits, self.pitch)
         if last == BAR:
             return self._only(logits, bar, self.timesig, positions)
         if last == TIMESIG:

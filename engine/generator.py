@@ -17,6 +17,26 @@ docs/bundle.md prescribes: ``BOS`` + the last ``reprime_keep`` tokens from a ``B
 prefill at positions 0..n-1. The musical state (:class:`engine.controls.MusicState`, built on
 :class:`engine.streaming.StreamingDecoder`) runs on regardless, so event times keep growing.
 The same bundle, seed, options and condition give the same tokens.
+
+API (what the live stream and ``moodroll generate`` use)
+-------------------------------------------------------
+* ``MusicGenerator(bundle=None, sampling=SamplingOptions(), controls=MusicalControls(),
+  condition=Condition(), *, runtime=None, device="auto", threads=None)``: ``bundle`` is a
+  :class:`engine.bundle.Bundle`, a folder, or None (the shipped one); ``runtime`` shares already
+  opened ONNX sessions; ``threads`` = ONNX Runtime intra-op threads (default half the cores).
+* ``analyze_image(rgb) -> (image_tokens [Ni, Dc], (valence, arousal))``
+* ``set_condition(Condition)``: cross K/V only; ``set_controls(MusicalControls)`` (validated
+  first: a bad setting raises ValueError and the old one stays); ``set_sampling(SamplingOptions)``
+  (the random generator restarts from its seed).
+* ``next_token() -> int``; afterwards ``last_events`` holds the
+  :class:`engine.streaming.Event` list that token completed and ``state`` the musical state
+  (``state.now`` beat, ``state.decoder`` the StreamingDecoder).
+* ``reset()``: new piece (empty cache, state at beat 0, sampler at its seed).
+* ``generate(n)``, ``generate_bars(n)``: convenience loops over ``next_token``.
+* Read-only facts: ``bundle``, ``tokenizer``, ``runtime.provider``, ``n_tokens``, ``n_reprimes``,
+  ``condition``, ``controls``, ``sampling``.
+
+Not thread-safe: call it from one thread (the live stream's decoder thread).
 """
 from __future__ import annotations
 

@@ -124,3 +124,10 @@ def test_grammar_keeps_remi_well_formed(tok):
             assert pos is None or g.position[i] > pos
             pos = g.position[i]
     assert not {g.pad, g.bos, g.eos} & set(ids)
+
+
+def test_stream_opens_with_a_note_on_the_downbeat(tok):
+    for seed in range(5):
+        ids = drive(tok, MusicalControls(key="A minor", bpm=120), 40, seed=seed)
+        first = next(e for e in decode_events(tok, ids) if e.kind == NOTE_ON)
+        assert first.beat == 0.0
