@@ -242,15 +242,21 @@ class _Port:
             names = self._probe.get_ports()
         return find_port(names, self.full_name) is not None
 
+    MISSES = 2  # a port counts as gone after this many looks in a row do not find it
+
     def check(self) -> bool:
-        """Look once whether the port is still there; reopen it when it has come back."""
+        """Look whether the port is still there; reopen it when it has come back. A port
+        missing from one look only (a busy MIDI system) is not yet counted as gone."""
         if self._closed:
             return False
         try:
             present = self._present()
         except Exception:
             present = False
+        self._misses = 0 if present else getattr(self, "_misses", 0) + 1
         if present and self.connected:
+            return True
+        if self.connected and self._misses < self.MISSES:
             return True
         if not present and self.connected:
             self.connected = False

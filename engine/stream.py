@@ -75,7 +75,7 @@ class StreamOptions:
     bpm: float | None = None  # fixed tempo (ignored when following a DAW); None = model's suggestion
     default_bpm: float = 110.0  # own tempo until the model suggests one
     ahead_bars: float = 1.5  # the decoder keeps this much music decoded beyond the playhead
-    start_beats: float = 1.0  # decoded music needed before playback (re)starts
+    start_beats: float = 0.25  # decoded music needed before playback (re)starts
     preroll_s: float = 0.05  # playback starts this long after it is ready
     channel: int = 0  # MIDI channel 0..15
     late_s: float = 0.05  # a note-on later than this is skipped, not played out of time
@@ -156,7 +156,8 @@ class LiveStream:
         # Playback's own (plus what capture() and benchmarks read).
         n = options.history_bars
         self.played_notes: deque = deque(maxlen=n * 64)  # (onset beat, pitch, velocity, duration)
-        self.played_bars: deque = deque(maxlen=n + 1)  # (bar number, beat, beats per bar)
+        self.played_bars: deque = deque(maxlen=n + 1)  # (bar number, beat)
+        self.played_metres: deque = deque(maxlen=n + 1)  # (beat, (numerator, denominator)) changes
         self.timeline: deque = deque(maxlen=1 << 16)  # (beat, due time, sent time, pitch) per note-on
         self.time_signature = (4, 4)
         self.tokens = 0
@@ -455,9 +456,8 @@ class LiveStream:
                     continue
                 _, _, _, ev = heapq.heappop(heap)
                 if ev is None:  # END: the bars asked for are played; their last bar is complete
-                    num, den = self.time_signature
                     bar_no = self.played_bars[-1][0] + 1 if self.played_bars else 0
-                    self.played_bars.append((bar_no, beat, num * 4.0 / den))
+                    self.played_bars.append((bar_no, beat))
                     self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
                     break
                 kind = ev.kind
@@ -488,9 +488,9 @@ class LiveStream:
                             pass
                 elif kind == TIME_SIGNATURE:
                     self.time_signature = tuple(ev.value)
+                    self.played_metres.append((beat, self.time_signature))
                 elif kind == BAR:
-                    num, den = self.time_signature
-                    self.played_bars.append((ev.value, beat, num * 4.0 / den))
+                    self.played_bars.append((ev.value, beat))
                     self._set_status(self._playing_status())
         except BaseException as e:  # noqa: BLE001
             self._fail(e, "playback")
@@ -555,19 +555,23 @@ class LiveStream:
         notes = [n for n in list(self.played_notes) if start <= n[0] < end]
         tpq = 480
         bpm = self.bpm or self.options.default_bpm
-        num, den = self.time_signature
-        msgs = []  # (tick, order, message)
-        for onset, pitch, vel, dur in notes:
+        ch = self.options.channel
+        # The metre in force at the start, then its changes inside the captured bars.
+        metres = list(self.played_metres)
+        first_metre = next((m for b, m in reversed(metres) if b <= start), (4, 4))
+        msgs = [(0, 0, mido.MetaMessage("time_signature", numerator=first_metre[0], denominator=first_metre[1]))]
+        msgs += [(round((b - start) * tpq), 0, mido.MetaMessage("time_signature", numerator=m[0], denominator=m[1]))
+                 for b, m in metres if start < b < end]
+        for onset, pitch, vel, dur in notes:  # (tick, order, message)
             on = round((onset - start) * tpq)
             off = max(on + 1, round((min(onset + dur, end) - start) * tpq))
-            msgs.append((on, 1, mido.Message("note_on", channel=self.options.channel, note=pitch, velocity=vel)))
-            msgs.append((off, 0, mido.Message("note_off", channel=self.options.channel, note=pitch, velocity=0)))
+            msgs.append((on, 2, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)))
+            msgs.append((off, 1, mido.Message("note_off", channel=ch, note=pitch, velocity=0)))
         msgs.sort(key=lambda m: (m[0], m[1]))
         track = mido.MidiTrack([
             mido.MetaMessage("track_name", name="Moodroll", time=0),
             mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0),
-            mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0),
-            mido.Message("program_change", channel=self.options.channel, program=0, time=0),
+            mido.Message("program_change", channel=ch, program=0, time=0),
         ])
         now = 0
         for tick, _, msg in msgs:

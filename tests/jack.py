@@ -1,85 +1,33 @@
-"""A private JACK server for the tests that need real MIDI ports (pytest plugin).
+"""A private JACK server for the tests that need real MIDI ports (pytest plugin), and a DAW's clock.
 
 This machine has no ALSA sequencer, so the MIDI tests run rtmidi's JACK API against
 ``jackd -d dummy -r 48000`` (no sound card needed). The ``jack_server`` fixture starts one
 server per test session under a unique name (``JACK_DEFAULT_SERVER``, which every JACK
-client of this process then uses), waits until it answers, and kills it at the end. A short
-period (64 frames = 1.3 ms) keeps JACK's own MIDI quantisation well under the timing the
-tests check. Tests skip with a clear reason where jackd is not installed (CI installs it).
+client of this process and its subprocesses then uses), waits until it answers, and kills
+it at the end: :class:`engine.bench_realtime.JackServer` (``moodroll bench`` uses it too).
+A short period (64 frames = 1.3 ms) keeps JACK's own MIDI quantisation well under the timing
+the tests check. Tests skip with a clear reason where jackd is not installed (CI installs it).
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
-import uuid
 
 import pytest
 
-RATE, PERIOD = 48000, 64
-
-
-def _server_up(name: str) -> bool:
-    if shutil.which("jack_wait"):
-        r = subprocess.run(["jack_wait", "-c", "-s", name], capture_output=True, text=True)
-        return "running" in r.stdout and "not" not in r.stdout
-    from engine.midi_io import MidiPortError, _client  # no jack_wait: try a client
-    import rtmidi
-
-    try:
-        _client(rtmidi.MidiOut, "jack", "probe").delete()
-        return True
-    except MidiPortError:
-        return False
-
 
 @pytest.fixture(scope="session")
-def jack_server(tmp_path_factory):
+def jack_server():
     """The name of a running JACK server (dummy driver) that this process's clients use."""
-    if not shutil.which("jackd"):
-        pytest.skip("jackd is not installed (apt-get install jackd2); the MIDI port tests need it")
     import rtmidi
 
+    from engine.bench_realtime import JackServer
+
+    if not JackServer.available():
+        pytest.skip("jackd is not installed (apt-get install jackd2); the MIDI port tests need it")
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         pytest.skip("python-rtmidi was built without JACK support")
-    name = f"moodroll-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    old = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    # Realtime scheduling where allowed (jackd falls back to normal scheduling otherwise);
-    # a generous client timeout so a loaded machine does not get clients thrown out.
-    driver = ["-d", "dummy", "-r", str(RATE), "-p", str(PERIOD), "-w", str(round(PERIOD / RATE * 1e6))]
-    proc = None
-    try:
-        for mode in ([], ["--no-realtime"]):  # realtime first; plain scheduling if that fails
-            with open(log, "w") as f:
-                proc = subprocess.Popen(["jackd", *mode, "-n", name, "-t", "5000", *driver],
-                                        stdout=f, stderr=subprocess.STDOUT, env=env)
-            deadline = time.monotonic() + 20
-            while not _server_up(name) and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if proc.poll() is None and _server_up(name):
-                break
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        else:
-            raise RuntimeError(f"jackd did not start: {log.read_text()[-2000:]}")
-        yield name
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if old is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = old
+    with JackServer() as server:
+        yield server.name
 
 
 class DawClock:

@@ -68,7 +68,8 @@ def test_output_port_vanishes_and_returns_without_crashing(jack_server):
         assert synth.wait_for(lambda r: len(r.note_ons()) == 1, timeout=5)
 
         synth.close()  # the synth quits: its port disappears mid-stream
-        assert out.check() is False
+        assert out.check() is True  # one look without it: maybe just a busy MIDI system
+        assert out.check() is False  # two: gone
         assert "disappeared" in out.status
         assert out.note_on(62, 100) is False  # nothing sent, nothing raised
         assert out.sounding.get((0, 62)) == 100
