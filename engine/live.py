@@ -77,7 +77,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
     from engine.clock import ClockFollower
     from engine.controls import MusicalControls
     from engine.generator import Condition, MusicGenerator
-    from engine.image import ImageReadError, load_image
+    from engine.image import load_image
     from engine.midi_io import MidiInput, MidiOutput
     from engine.sampling import SamplingOptions
     from engine.stream import CaptureError, LiveStream, StreamOptions

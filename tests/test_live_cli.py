@@ -1,7 +1,6 @@
 """``moodroll live`` / ``moodroll ports`` end to end: the real generator (random-weight bundle)
 playing to real JACK ports in a separate process; Ctrl-C stops with every note released;
 bad input gives one clear line and a non-zero exit."""
-import os
 import signal
 import subprocess
 import sys
