@@ -158,9 +158,13 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             if webcam is not None:
                 holder["stream"] = stream
                 webcam.start()
+            port_status = out.status
             while not stream.wait(0.2):
                 if stop is not None and stop.is_set():
                     break
+                if out.status != port_status:  # the port vanished, or came back
+                    port_status = out.status
+                    report(port_status)
                 if webcam is not None and webcam.error is not None:
                     raise LiveError(f"webcam: {_first_line(webcam.error)}")
         except KeyboardInterrupt:

@@ -145,6 +145,7 @@ class LiveStream:
         self._notifier: threading.Thread | None = None
         self._old_switch: float | None = None
         self._started = False
+        self._stopped = False
 
         # Shared by the two threads (single writer each; floats and appends are atomic).
         self.horizon = 0.0  # music beat up to which everything is decoded (decoder writes)
@@ -174,6 +175,7 @@ class LiveStream:
         self._old_switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._old_switch, self.options.switch_interval_s))
         atexit.register(self.stop)
+        self._set_status("decoding the first bar")
         if self.on_status is not None:
             self._notifier = threading.Thread(target=self._notify_loop, name="moodroll-status", daemon=True)
             self._notifier.start()
@@ -181,11 +183,14 @@ class LiveStream:
             t = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(t)
             t.start()
-        self._set_status("decoding the first bar")
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop both threads; every sounding note gets its note-off and CC 123 is sent."""
+        """Stop both threads; every sounding note gets its note-off and CC 123 is sent.
+        Safe to call more than once, from any thread (also runs at interpreter exit)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stopping.set()
         for t in self._threads:
             if t is not threading.current_thread():
