@@ -10,6 +10,8 @@
 * ``generator_tokens_per_s``: the full :meth:`MusicGenerator.next_token` (decode + masks +
   sampling + musical state, re-primes included) over a long stream, and the time of one
   re-prime prefill (``1 + reprime_keep`` tokens: the longest single step of a stream).
+* ``first_note_event_ms``: picture -> the generator's first note-on event, no port (the
+  engine's share of ``first_note_ms``).
 * ``first_note_ms``, ``frame_to_va_ms``, ``timing_error_ms``: from :mod:`engine.bench_realtime`
   (a real receiving MIDI port); null with a reason when no MIDI backend is usable.
 * ``decode_flops_fraction_of_peak``: FLOP/s of cached decoding at context 1024 (FLOPs counted
@@ -82,6 +84,29 @@ def generator_rate(bundle: Bundle, device: str, threads: int, tokens: int) -> di
     prefill = min(_timed(lambda: gen.runtime.decode(ids, gen.runtime.empty_cache(), gen._cross)) for _ in range(3))
     return {"tokens_per_s": round(tokens / dt, 1), "tokens": tokens, "reprimes": gen.n_reprimes,
             "reprime_prefill_ms": round(prefill * 1000.0, 1)}
+
+
+def first_note_event_ms(bundle: Bundle, device: str, threads: int, repeats: int = 5) -> dict:
+    """Picture -> the generator's first note_on event (encoder + condition + decoding), no port:
+    the engine's share of ``first_note_ms`` (the rest is the stream's pre-roll and MIDI transport)."""
+    from engine.generator import Condition, MusicGenerator
+    from engine.sampling import SamplingOptions
+    from engine.streaming import NOTE_ON
+
+    gen = MusicGenerator(bundle, SamplingOptions(seed=0), device=device, threads=threads)
+    rgb = (np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8)
+    gen.analyze_image(rgb)  # the encoder session is open before the drop, as in a live session
+    runs = []
+    for i in range(repeats):
+        gen.set_sampling(SamplingOptions(seed=i))
+        gen.reset()
+        t = time.perf_counter()
+        tokens, (v, a) = gen.analyze_image(rgb)
+        gen.set_condition(Condition(v, a, tokens))
+        while not any(e.kind == NOTE_ON for e in gen.last_events):
+            gen.next_token()
+        runs.append((time.perf_counter() - t) * 1000.0)
+    return {"median": round(float(np.median(runs)), 1), "runs": [round(r, 1) for r in runs]}
 
 
 def decode_flops_per_token(bundle: Bundle, context: int, d_ff: int | None = None) -> float:
@@ -208,6 +233,7 @@ def run_bench(bundle=None, quick: bool = False, skip: set = frozenset(), device:
             if isinstance(o, dict) and isinstance(o.get(c), (int, float)) and o[c] > 0:
                 ratios[f"ort_kv/{other}@{c}"] = round(tps["ort_kv"][c] / o[c], 2)
     result["ratios"] = ratios
+    result["first_note_event_ms"] = first_note_event_ms(bundle, device, threads)
     result["generator_tokens_per_s"] = generator_rate(bundle, device, threads, 300 if quick else 3000)
     if "flops" not in skip:
         peak = matmul_peak_flops()
