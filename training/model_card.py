@@ -62,7 +62,7 @@ def render(pre: dict, ft: dict, ev: dict, head: dict, bundle: Path, extra: str =
         f"{fc['batch_size']} × {mc['max_context']} ({tokens_per_step(fc) * ft['meta']['step'] / 1e6:.1f} M tokens)"
         f" | {_f(ft['log']['train'][-1][1])} |",
         "",
-        "Exact commands (from the repository root):",
+        "Loss curves: `training_curves.png` beside this card. Exact commands (from the repository root):",
         "",
         "```bash",
         ".venv/bin/python -m training.train --config training/configs/default_pretrain.json",
@@ -155,6 +155,29 @@ def render(pre: dict, ft: dict, ev: dict, head: dict, bundle: Path, extra: str =
     return "\n".join(lines)
 
 
+def plot_curves(pre: dict, ft: dict, path: Path) -> None:
+    """Both stages' loss curves side by side (shipped as training_curves.png)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, run, title in zip(axes, (pre, ft), ("pre-train", "fine-tune")):
+        s, l = zip(*run["log"]["train"])
+        ax.plot(s, l, label="train", alpha=0.6)
+        for name, pts in run["log"]["val"].items():
+            if pts:
+                vs, vl = zip(*pts)
+                ax.plot(vs, vl, "o-", label=f"val {name}")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("cross-entropy (nats/token)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="write model_card.md into a bundle")
     ap.add_argument("--pretrain", required=True)
@@ -166,8 +189,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     bundle = Path(args.bundle)
     _, head = load_va_head(args.va_head)
-    card = render(_run(Path(args.pretrain)), _run(Path(args.finetune)), json.loads(Path(args.eval).read_text()),
-                  head, bundle, Path(args.extra).read_text() if args.extra else "")
+    pre, ft = _run(Path(args.pretrain)), _run(Path(args.finetune))
+    plot_curves(pre, ft, bundle / "training_curves.png")
+    card = render(pre, ft, json.loads(Path(args.eval).read_text()), head, bundle,
+                  Path(args.extra).read_text() if args.extra else "")
     (bundle / "model_card.md").write_text(card)
     write_manifest(bundle)
     print(card)
