@@ -54,7 +54,7 @@ from engine.streaming import Event
 from engine.va import check_va
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: it holds an array; compare by identity
 class Condition:
     """What the music should express. VA on the paper's 1-9 scale; a part left ``None`` is off
     (both off = unconditioned). ``image_tokens``: from :meth:`MusicGenerator.analyze_image`."""
