@@ -13,8 +13,8 @@ MIDI spec, the first Clock after Start/Continue is the song position the transpo
 
 Tempo: the arrival times of the last ``window`` clocks (2 beats by default, timestamps taken
 by the MIDI system's thread, see :class:`engine.midi_io.MidiInput`) are fitted by a straight
-line ``time = a + b * clock_index`` (least squares, refitted once without outliers such as a
-clock delayed by a busy machine). ``b`` is the clock period, so BPM = 60 / (24 b), and the
+line ``time = a + b * clock_index`` (Theil-Sen: medians of pairwise slopes, so clocks held up
+by a busy machine do not pull it). ``b`` is the clock period, so BPM = 60 / (24 b), and the
 same line tells when any future beat will sound: a jittery clock gives a steady tempo and a
 steady grid. A gap of more than ``lost_s`` starts a new fit (DAWs that send clock only while
 playing) and, while playing, counts as the DAW stopping.
@@ -24,6 +24,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+
+import numpy as np
 
 from engine.midi_io import MidiInput
 
@@ -82,12 +84,19 @@ class InternalClock:
 
 
 class TempoEstimator:
-    """A straight line through the arrival times of the last ``window`` clocks."""
+    """A straight line through the arrival times of the last ``window`` clocks.
+
+    Theil-Sen: the slope is the median of the slopes between all pairs of clocks, the
+    intercept the median of what is left. Unlike least squares it is not pulled by a burst of
+    clocks that arrive late together (a busy machine, a MIDI system catching up), as long as
+    most of the window arrived on time.
+    """
 
     def __init__(self, window: int = 2 * TICKS_PER_BEAT):
         if window < 3:
             raise ValueError("the tempo window needs at least 3 clocks")
         self.points: deque[tuple[int, float]] = deque(maxlen=window)
+        self._pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def reset(self) -> None:
         self.points.clear()
@@ -98,34 +107,23 @@ class TempoEstimator:
         return self.line()
 
     def line(self) -> tuple[float, float] | None:
-        pts = list(self.points)
-        if len(pts) < 3:
+        n = len(self.points)
+        if n < 3:
             return None
-        fit = _fit(pts)
-        if fit is None:
+        if n not in self._pairs:
+            self._pairs[n] = np.triu_indices(n, 1)
+        i, j = self._pairs[n]
+        pts = np.asarray(self.points, dtype=np.float64)
+        k, t = pts[:, 0] - pts[0, 0], pts[:, 1] - pts[0, 1]  # relative: no precision lost
+        dk = k[j] - k[i]
+        ok = dk > 0
+        if not ok.any():
             return None
-        a, b = fit
-        res = sorted(abs(t - (a + b * i)) for i, t in pts)
-        limit = max(3.0 * 1.4826 * res[len(res) // 2], 0.0005)  # 3 MADs, at least 0.5 ms
-        keep = [(i, t) for i, t in pts if abs(t - (a + b * i)) <= limit]
-        if len(keep) >= max(3, len(pts) // 2) and len(keep) < len(pts):
-            fit = _fit(keep) or fit
-        return fit
-
-
-def _fit(pts) -> tuple[float, float] | None:
-    n = len(pts)
-    i0, t0 = pts[0]
-    mx = sum(i - i0 for i, _ in pts) / n
-    my = sum(t - t0 for _, t in pts) / n
-    sxx = sum((i - i0 - mx) ** 2 for i, _ in pts)
-    if sxx <= 0:
-        return None
-    b = sum((i - i0 - mx) * (t - t0 - my) for i, t in pts) / sxx
-    if b <= 0:
-        return None
-    a = t0 + my - b * (i0 + mx)
-    return a, b
+        b = float(np.median((t[j] - t[i])[ok] / dk[ok]))
+        if b <= 0:
+            return None
+        a = float(np.median(t - b * k)) + pts[0, 1] - b * pts[0, 0]
+        return a, b
 
 
 class ClockFollower:

@@ -160,7 +160,13 @@ def _ports_line(names: Iterable[str]) -> str:
 
 
 class _Port:
-    """What MidiOutput and MidiInput share: open on an API, virtual or by name, and the monitor."""
+    """What MidiOutput and MidiInput share: open on an API, virtual or by name, and the monitor.
+
+    Each port is one rtmidi client. Watching whether a port is still there needs a second
+    client (the "probe"): opened with the port when a monitor thread watches it (a client
+    appearing later would make JACK reorganise its graph mid-stream, a hiccup in the timing),
+    else on the first :meth:`check`. Ports that are never watched have none.
+    """
 
     kind = rtmidi.MidiOut  # the rtmidi class of this port
 
@@ -168,10 +174,12 @@ class _Port:
         self.name = name
         self.target = port  # None: our own virtual port
         self.virtual = port is None
-        self.full_name = name
-        self._lock = threading.Lock()
+        self.full_name = name  # as the MIDI system lists it (e.g. "Moodroll:Moodroll" on JACK)
+        self._lock = threading.Lock()  # the port's client (sending never waits for it)
+        self._probe_lock = threading.Lock()  # the probe client
         self._closed = False
         self._rt = self._probe = None
+        self._misses = 0
         self.connected = False
         self.status = "opening"
         errors = []
@@ -186,13 +194,9 @@ class _Port:
             raise MidiPortError(errors[0] if len(errors) == 1 else "; ".join(errors))
         self._monitor_s = monitor_s
         if monitor_s > 0:
+            with contextlib.suppress(Exception):
+                self._present()  # opens the probe now, before any streaming
             threading.Thread(target=self._watch, name=f"midi-monitor {name}", daemon=True).start()
-
-    @property
-    def _probe_kind(self):
-        """Our virtual port shows up in the other direction's list; a port we connect to in ours."""
-        other = rtmidi.MidiIn if self.kind is rtmidi.MidiOut else rtmidi.MidiOut
-        return other if self.virtual else self.kind
 
     # -- opening -----------------------------------------------------------------------
     def _open(self, api: str) -> None:
@@ -200,17 +204,10 @@ class _Port:
             raise MidiPortError(WINDOWS_HINT)
         rt = _client(self.kind, api, self.name)
         try:
-            probe = _client(self._probe_kind, api, f"{self.name} monitor")
-        except MidiPortError:
-            rt.delete()
-            raise
-        try:
             with quiet_stderr():
                 if self.virtual:
                     rt.open_virtual_port(self.name)
-                    names = probe.get_ports()
-                    mine = [n for n in names if n.lower().split(":", 1)[-1].strip().startswith(self.name.lower())]
-                    full_name = mine[-1] if mine else self.name
+                    full_name = self.name
                 else:
                     names = rt.get_ports()
                     i = find_port(names, self.target)
@@ -221,15 +218,15 @@ class _Port:
                     full_name = names[i]
                     rt.open_port(i, self.name)
         except (rtmidi.RtMidiError, SystemError, RuntimeError) as e:
-            rt.delete(), probe.delete()
+            rt.delete()
             raise MidiPortError(f"cannot open MIDI port {self.target or self.name!r} on {api}: {e}") from None
         except MidiPortError:
-            rt.delete(), probe.delete()
+            rt.delete()
             raise
-        self._rt, self._probe, self.full_name = rt, probe, full_name
+        self._rt, self.full_name = rt, full_name
         self._after_open()
         self.connected = True
-        self.status = (f"virtual port {self.full_name!r} open on {api}" if self.virtual
+        self.status = (f"virtual port {self.name!r} open on {api}" if self.virtual
                        else f"connected to {self.full_name!r} on {api}")
 
     def _after_open(self) -> None:
@@ -238,8 +235,21 @@ class _Port:
     # -- monitoring --------------------------------------------------------------------
     def _present(self) -> bool:
         """Is the port we use still there? (Our virtual port: is the MIDI system alive?)"""
-        with quiet_stderr():
-            names = self._probe.get_ports()
+        with self._probe_lock:
+            if self._closed:
+                return False
+            if self._probe is None:
+                # Our virtual port is listed by the other direction's clients; a port we
+                # connect to by our own direction's.
+                other = rtmidi.MidiIn if self.kind is rtmidi.MidiOut else rtmidi.MidiOut
+                self._probe = _client(other if self.virtual else self.kind, self.api, f"{self.name} monitor")
+            with quiet_stderr():
+                names = self._probe.get_ports()
+        if self.virtual:  # a port of that name is listed: the MIDI system is alive
+            mine = [n for n in names if n.lower().split(":", 1)[-1].strip().startswith(self.name.lower())]
+            if mine and self.full_name == self.name:
+                self.full_name = mine[-1]  # how the system lists it (the newest, if several)
+            return bool(mine)
         return find_port(names, self.full_name) is not None
 
     MISSES = 2  # a port counts as gone after this many looks in a row do not find it
@@ -253,12 +263,10 @@ class _Port:
             present = self._present()
         except Exception:
             present = False
-        self._misses = 0 if present else getattr(self, "_misses", 0) + 1
-        if present and self.connected:
+        self._misses = 0 if present else self._misses + 1
+        if self.connected and (present or self._misses < self.MISSES):
             return True
-        if self.connected and self._misses < self.MISSES:
-            return True
-        if not present and self.connected:
+        if self.connected:
             self.connected = False
             self.status = f"MIDI port {self.full_name!r} disappeared; nothing is sent until it returns"
             self._on_lost()
@@ -267,18 +275,21 @@ class _Port:
         return self.connected
 
     def _reopen(self) -> None:
-        old = (self._rt, self._probe)
+        old = self._rt
         with self._lock:
             try:
                 self._open(self.api)
             except MidiPortError:
                 return
-            finally:
-                if self._rt is not old[0]:
-                    for r in old:
-                        with contextlib.suppress(Exception):
-                            r.close_port()
-                            r.delete()
+            with contextlib.suppress(Exception):
+                old.close_port()
+                old.delete()
+        if self.virtual:  # the MIDI system itself came back: a fresh probe too
+            with self._probe_lock:
+                if self._probe is not None:
+                    with contextlib.suppress(Exception):
+                        self._probe.delete()
+                    self._probe = None
         self.status = "reconnected: " + self.status
 
     def _on_lost(self) -> None:
@@ -296,10 +307,14 @@ class _Port:
             return
         self._closed = True
         with self._lock:
-            for r in (self._rt, self._probe):
+            with contextlib.suppress(Exception):
+                self._rt.close_port()
+                self._rt.delete()
+        with self._probe_lock:
+            if self._probe is not None:
                 with contextlib.suppress(Exception):
-                    r.close_port()
-                    r.delete()
+                    self._probe.delete()
+                self._probe = None
         self.connected = False
         self.status = "closed"
 

@@ -13,7 +13,6 @@ import pytest
 
 from engine.bench_realtime import Recorder
 from engine.cli import main
-from engine.midi_io import list_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +20,30 @@ ROOT = Path(__file__).resolve().parent.parent
 def moodroll(*args):
     return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class Lines:
+    """Collects a subprocess's stderr lines in a thread, so a test can wait for one."""
+
+    def __init__(self, proc):
+        import threading
+
+        self.proc, self.lines = proc, []
+        self._thread = threading.Thread(target=lambda: self.lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+        self._thread.start()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            if any(text in line for line in self.lines):
+                return True
+            time.sleep(0.05)
+        return any(text in line for line in self.lines)
+
+    def finish(self, timeout: float) -> str:
+        self.proc.wait(timeout)
+        self._thread.join(5)
+        return "".join(self.lines)
 
 
 def run(capsys, *argv):
@@ -74,16 +97,13 @@ def test_ctrl_c_stops_cleanly_with_all_notes_off(jack_server, random_bundle, tmp
     cv2.imwrite(str(tmp_path / "x.png"), np.full((60, 80, 3), (40, 200, 90), np.uint8))
     p = moodroll("live", "--image", tmp_path / "x.png", "--bpm", 200, "--midi-api", "jack",
                  "--bundle", random_bundle)
-    rec = None
+    rec, lines = None, Lines(p)
     try:
-        deadline = time.monotonic() + 60
-        while not any("Moodroll" in n for n in list_ports("jack")["jack"].get("inputs", [])):
-            assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1]
-            time.sleep(0.1)
-        rec = Recorder("Moodroll:Moodroll", api="jack", name="CLI listener")
+        assert lines.wait_for("virtual port 'Moodroll' open on jack", timeout=90), "".join(lines.lines)
+        rec = Recorder("Moodroll", api="jack", name="CLI listener")
         assert rec.wait_for(lambda r: len(r.note_ons()) >= 3, timeout=30)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
+        err = lines.finish(timeout=30)
         assert p.returncode == 0, err
         assert "interrupted: stopping (all notes off)" in err and "Traceback" not in err
         assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)
@@ -91,7 +111,7 @@ def test_ctrl_c_stops_cleanly_with_all_notes_off(jack_server, random_bundle, tmp
     finally:
         if p.poll() is None:
             p.kill()
-            p.communicate()
+            p.wait()
         if rec:
             rec.close()
 
@@ -129,15 +149,12 @@ def test_live_follows_a_daw_clock(jack_server, random_bundle):
     synth = Recorder(None, api="jack", name="Clock Synth")
     p = moodroll("live", "--valence", 4, "--arousal", 7, "--bars", 2, "--clock-in", "--seed", 1,
                  "--port", "Clock Synth", "--midi-api", "jack", "--bundle", random_bundle)
-    daw = None
+    daw, lines = None, Lines(p)
     try:
-        deadline = time.monotonic() + 60
-        while not any("Moodroll Clock In" in n for n in list_ports("jack")["jack"].get("outputs", [])):
-            assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1]
-            time.sleep(0.1)
+        assert lines.wait_for("press play in the DAW", timeout=90), "".join(lines.lines)
         daw = DawClock(MidiOutput("Moodroll Clock In", api="jack", name="CLI DAW", monitor_s=0), 132.0)
         daw.run(lead_ticks=24, ticks=24 * 16)
-        out, err = p.communicate(timeout=60)
+        err = lines.finish(timeout=60)
         assert p.returncode == 0, err
         assert "press play in the DAW" in err and "following the DAW" in err and "played 2 bars" in err
         assert "132.0 BPM" in err or "131.9 BPM" in err or "132.1 BPM" in err
@@ -148,7 +165,7 @@ def test_live_follows_a_daw_clock(jack_server, random_bundle):
             daw.output.close()
         if p.poll() is None:
             p.kill()
-            p.communicate()
+            p.wait()
         synth.close()
 
 

@@ -122,6 +122,9 @@ def test_follows_daw_clock_notes_on_the_beat_grid(jack_server, tok, example_ids,
         # The DAW's grid as it arrived at a receiving port: a line through its clocks.
         k = np.arange(len(ticks)) + song_tick0
         b, a = np.polyfit(k, ticks, 1)
+        res = np.abs(ticks - (a + b * k))  # refit without clocks the loaded machine held up
+        keep = res <= max(3 * np.median(res), 0.001)
+        b, a = np.polyfit(k[keep], ticks[keep], 1)
         assert 60 / (24 * b) == pytest.approx(bpm, abs=0.5)
 
         sent = list(stream.timeline)
