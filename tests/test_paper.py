@@ -112,7 +112,7 @@ def test_paper_va_loss_leaves_training_bit_identical(tok, predictor, tmp_path):
 
 def test_resume_reproduces_the_uninterrupted_run(tok, tmp_path):
     data, feats = _synthetic_data(tok)
-    kw = dict(batch_size=2, max_len=32, d_model=16, lr=1e-3, model="lstm")
+    kw = dict(batch_size=2, max_len=32, d_model=16, lr=1e-3)
     full, _ = train_run(RunConfig("r", epochs=2, **kw), data, feats, tmp_path / "full", tok, log=lambda m: None,
                         progress=False)
     train_run(RunConfig("r", epochs=1, **kw), data, feats, tmp_path / "part", tok, log=lambda m: None,
@@ -135,7 +135,7 @@ def test_smoke_reproduction_writes_the_report(data_dir, tmp_path):
         assert heading in text
     assert (tmp_path / "docs" / "figures" / "fig3_loss.png").stat().st_size > 1000
     rows = sorted((tmp_path / "runs").glob("*/result.json"))
-    assert len(rows) == 12
+    assert len(rows) == 14
     for f in rows:
         r = json.loads(f.read_text())
         for h in r["history"]:
@@ -143,3 +143,4 @@ def test_smoke_reproduction_writes_the_report(data_dir, tmp_path):
         al = r["sampled"]["alignment"]
         assert math.isfinite(al["valence_mae"]) and math.isfinite(al["arousal_mae"])
         assert r["encoder"]["name"] in ("efficientnet_lite0", "vgg16_paperhead", "inception_v3")
+        assert 0.0 <= r["sampled"]["grammar"]["pitch_token_share"] <= 1.0

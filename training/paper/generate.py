@@ -97,6 +97,24 @@ def quality(clips: list, tok: Tokenizer) -> dict:
                                                                   m["groove_consistency"])}
 
 
+def grammar(clips: list, tok: Tokenizer) -> dict:
+    """How much of a clip is notes: the share of Pitch tokens, and of those the share that
+    form a complete REMI note (Pitch, Velocity, Duration in a row); per-clip means."""
+    g = tok.groups
+    pitch, vel, dur = set(g.pitch), set(g.velocity), set(g.duration)
+    shares, complete, per_clip = [], [], []
+    for c in clips:
+        c = [int(x) for x in c]
+        starts = [i for i, t in enumerate(c) if t in pitch]
+        ok = [i for i in starts if i + 2 < len(c) and c[i + 1] in vel and c[i + 2] in dur]
+        shares.append(len(starts) / max(len(c), 1))
+        complete.append(len(ok) / len(starts) if starts else 0.0)
+        per_clip.append(len(ok))
+    return {"pitch_token_share": float(np.mean(shares)) if clips else 0.0,
+            "complete_note_share": float(np.mean(complete)) if clips else 0.0,
+            "complete_notes_per_clip": float(np.mean(per_clip)) if clips else 0.0}
+
+
 def alignment(clips: list, image_va: np.ndarray, predictor: MusicVAPredictor) -> dict:
     """Predicted VA of the generated clips vs the pictures' VA (MAE, Pearson r)."""
     pred = predictor.predict(clips)

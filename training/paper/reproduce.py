@@ -30,7 +30,7 @@ import torch
 
 from engine.paths import REPO_ROOT
 from engine.tokenizer import Tokenizer
-from training.paper.generate import GenConfig, alignment, generate, quality
+from training.paper.generate import GenConfig, alignment, generate, grammar, quality
 from training.paper.loop import RunConfig, image_feature_table, load_paper_data, train_run
 from training.va_predictor import DEFAULT_WEIGHTS, load_music_va_predictor, va_metrics
 
@@ -74,6 +74,10 @@ def rows(p: Protocol) -> list[RunConfig]:
         RunConfig("t2_enc3_dec3_lite0", **t2),
         RunConfig("t2_enc3_dec3_lite0_lr1e-3", lr=p.better_lr, **t2),
         RunConfig("t2_enc3_dec3_lite0_lr1e-3_va_soft", lr=p.better_lr, va_loss="soft", lambda_va=p.soft_lambda, **t2),
+        # the baseline at the working lr: an LSTM keeps token order, the proposed model's pooling does not
+        RunConfig("t2_lstm_lite0_lr1e-3", model="lstm", lr=p.better_lr, **t2),
+        RunConfig("t2_lstm_lite0_lr1e-3_va_soft", model="lstm", lr=p.better_lr, va_loss="soft",
+                  lambda_va=p.soft_lambda, **t2),
     ]
 
 
@@ -93,12 +97,18 @@ def quadrant_subset(image_va: np.ndarray) -> list[int]:
 def run_row(cfg: RunConfig, p: Protocol, out: Path, tok, predictor, data, feat_cache, log) -> dict:
     row_dir = out / cfg.name
     res_file = row_dir / "result.json"
+    feats, enc_desc = feat_cache[cfg.encoder]
     if res_file.is_file():
         res = json.loads(res_file.read_text())
         if res.get("config") == cfg.to_dict() and res.get("gen_max_new") == p.gen_max_new:
+            if "grammar" not in res["sampled"]:  # rows from before the grammar statistics: regenerate
+                model, _ = train_run(cfg, data, feats, row_dir, tok, predictor=predictor, log=log, progress=False)
+                images = torch.stack([feats[e.image] for e in data.test])
+                clips = generate(model, images, tok, GenConfig(max_new=p.gen_max_new, seed=cfg.seed))
+                res["sampled"]["grammar"] = grammar(clips, tok)
+                res_file.write_text(json.dumps(_clean(res), indent=1))
             log(f"[{cfg.name}] cached")
             return res
-    feats, enc_desc = feat_cache[cfg.encoder]
     t0 = time.time()
     model, history = train_run(cfg, data, feats, row_dir, tok, predictor=predictor, log=log,
                                progress=p.max_steps_per_epoch is None)
@@ -113,7 +123,7 @@ def run_row(cfg: RunConfig, p: Protocol, out: Path, tok, predictor, data, feat_c
         t1 = time.time()
         clips = generate(model, images, tok, GenConfig(max_new=p.gen_max_new, decoding=decoding, seed=cfg.seed))
         res[decoding] = {"all": quality(clips, tok), "four": quality([clips[i] for i in four], tok),
-                         "alignment": alignment(clips, image_va, predictor),
+                         "alignment": alignment(clips, image_va, predictor), "grammar": grammar(clips, tok),
                          "seconds": round(time.time() - t1, 1)}
     res["model_params"] = int(sum(t.numel() for t in model.parameters()))
     row_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +195,9 @@ def main(argv=None) -> int:
     for cfg in todo:
         results[cfg.name] = run_row(cfg, p, out, tok, predictor, data, feat_cache, log)
     pair_ref = [va_metrics(np.stack([e.clip_va for e in data.test]), np.stack([e.image_va for e in data.test]))]
-    facts = {"identical_max_abs_diff": weights_identical(out, "t1_enc3_dec3_lite0", "t1_enc3_dec3_lite0_va_paper"),
+    real = [e.ids[1:][e.ids[1:] != tok.groups.eos] for e in data.test]
+    facts = {"reference_grammar": grammar(real, tok), "reference_quality": quality(real, tok),
+             "identical_max_abs_diff": weights_identical(out, "t1_enc3_dec3_lite0", "t1_enc3_dec3_lite0_va_paper"),
              "pairing_clip_vs_image": pair_ref[0], "protocol": p, "smoke": a.smoke,
              "data": {"train": len(data.train), "test": len(data.test), "val": len(data.val),
                       "pictures": len(data.images), "skipped": data.skipped}}
