@@ -116,7 +116,11 @@ def quality(scores) -> dict:
 
 
 def generation_eval(bundle: str | Path, clips: int = 100, seconds: float = 15.0, seed: int = 0,
-                    limit: int | None = None, threads: int = 1) -> dict:
+                    limit: int | None = None, threads: int = 1, guidance: float = 0.0,
+                    only_guided: bool = False) -> dict:
+    """Clips per hold-out picture: picture-conditioned and unconditioned; with ``guidance`` > 0
+    also picture-conditioned with classifier-free guidance of that weight (``only_guided``:
+    that set alone)."""
     from engine.generator import Condition, MusicGenerator
     from engine.image import load_image
     from training.va_predictor import load_music_va_predictor
@@ -126,15 +130,22 @@ def generation_eval(bundle: str | Path, clips: int = 100, seconds: float = 15.0,
     hold = hold[:limit] if limit else hold
     predictor = load_music_va_predictor()
     rated = np.array([r.va for r in hold])
-    sets = {"image": [], "unconditioned": []}
+    sets = {} if only_guided else {"image": [], "unconditioned": []}
+    guided = guided_generator(bundle, guidance, threads) if guidance else None
+    if guided is not None:
+        sets[f"image_guided_w{guidance:g}"] = []
     est = []
     t0 = time.time()
     for i, rec in enumerate(tqdm(hold, desc="generating", unit="picture")):
         tokens, (v, a) = gen.analyze_image(load_image(rec.path))
         v, a = float(np.clip(v, 1, 9)), float(np.clip(a, 1, 9))
         est.append((v, a))
-        sets["image"].append(generate_clip(gen, Condition(v, a, tokens), 1000 + i, seconds))
-        sets["unconditioned"].append(generate_clip(gen, Condition(), 1000 + i, seconds))
+        if not only_guided:
+            sets["image"].append(generate_clip(gen, Condition(v, a, tokens), 1000 + i, seconds))
+            sets["unconditioned"].append(generate_clip(gen, Condition(), 1000 + i, seconds))
+        if guided is not None:
+            sets[f"image_guided_w{guidance:g}"].append(generate_clip(guided, Condition(v, a, tokens), 1000 + i,
+                                                                     seconds))
     out = {"pictures": len(hold), "seconds": seconds, "generation_seconds": time.time() - t0,
            "image_va_head_on_these_pictures": va_metrics(np.array(est), rated)}
     for name, rows in sets.items():
@@ -142,7 +153,8 @@ def generation_eval(bundle: str | Path, clips: int = 100, seconds: float = 15.0,
         pred = predictor.predict([np.asarray(x, np.int64) for x in ids])
         out[name] = {"quality": quality([r[1] for r in rows[:clips]]),
                      "alignment_vs_rated_va": va_metrics(pred, rated),
-                     "alignment_vs_condition_va": va_metrics(pred, np.array(est)) if name == "image" else None,
+                     "alignment_vs_condition_va": (va_metrics(pred, np.array(est)) if name.startswith("image")
+                                                   else None),
                      "mean_tokens": float(np.mean([len(x) for x in ids])),
                      "mean_seconds": float(np.mean([r[2] for r in rows]))}
     return out
@@ -157,16 +169,50 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N hold-out pictures (quick runs)")
     ap.add_argument("--skip-losses", action="store_true")
+    ap.add_argument("--guidance", type=float, default=0.0,
+                    help="also measure classifier-free guidance with this weight (e.g. 3)")
+    ap.add_argument("--only-guided", action="store_true", help="only the guided set")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     res = {"checkpoint": str(args.checkpoint), "bundle": str(args.bundle)}
     if not args.skip_losses:
         res["losses"] = validation_losses(args.checkpoint)
         print(json.dumps(res["losses"], indent=1), flush=True)
-    res["generation"] = generation_eval(args.bundle, args.clips, args.seconds, limit=args.limit)
+    res["generation"] = generation_eval(args.bundle, args.clips, args.seconds, limit=args.limit,
+                                        guidance=args.guidance, only_guided=args.only_guided)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(json.dumps(res["generation"], indent=1))
+
+
+
+# -- classifier-free guidance (an evaluation of what the engine could add) --------------------
+def guided_generator(bundle, guidance: float, threads: int = 1):
+    """A MusicGenerator whose logits are ``u + w (c - u)``: c with the condition, u with the
+    null condition (use_va = use_image = 0), each with its own self-attention cache. w = 1 is
+    the plain model. Uses only the bundle's graphs (no contract change)."""
+    from engine.generator import MusicGenerator
+
+    class Guided(MusicGenerator):
+        def reset(self):
+            super().reset()
+            self._ucache = self.runtime.empty_cache()
+
+        def set_condition(self, condition):
+            super().set_condition(condition)
+            self._ucross = self.runtime.cross_kv(None, None)
+
+        def logits(self):
+            before = self.cache.length
+            c = super().logits()  # may re-prime: then self.context holds the re-primed ids
+            if self.cache.length < before + 1:  # re-primed
+                self._ucache = self.runtime.empty_cache()
+                u = self.runtime.decode(self.context, self._ucache, self._ucross)[-1]
+            else:
+                u = self.runtime.decode([self.context[-1]], self._ucache, self._ucross)[-1]
+            return u + guidance * (c - u)
+
+    return Guided(bundle, device="cpu", threads=threads)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def render(pre: dict, ft: dict, ev: dict, head: dict, bundle: Path, extra: str =
     if extra:
         lines += [extra.strip(), ""]
     lines += ["## Limits", "",
-              "Trained for about 1.5 hours on one shared CPU core: the language model is far from "
+              "Trained briefly (wall-clock times above) on one shared CPU core: the language model is far from "
               "converged and the numbers above are those of a small, briefly trained model. "
               "POP909 dominates the pre-training data (pop piano). The emotion labels come from "
               "six annotators (EIMG) and the VA predictor used for the alignment numbers is itself "
