@@ -72,8 +72,11 @@ def render(pre: dict, ft: dict, ev: dict, head: dict, bundle: Path, extra: str =
         "--out assets/models/default",
         ".venv/bin/python -m training.evaluate --checkpoint runs/default_finetune/model.safetensors "
         "--bundle assets/models/default --out runs/eval/default.json",
+        ".venv/bin/python -m training.evaluate --checkpoint runs/default_finetune/model.safetensors "
+        "--bundle assets/models/default --out runs/eval/default_guided.json --skip-losses --guidance 2 --only-guided",
         ".venv/bin/python -m training.model_card --pretrain runs/default_pretrain --finetune "
-        "runs/default_finetune --eval runs/eval/default.json --bundle assets/models/default",
+        "runs/default_finetune --eval runs/eval/default.json --bundle assets/models/default "
+        "--extra training/configs/default_card_extra.md",
         "```",
         "",
         "## Image → VA head (OASIS, `split_oasis` seed 0: "
