@@ -79,8 +79,9 @@ def clip_seconds(tok: Tokenizer, ids, seconds: float):
     return sec.to("tick"), min(end, seconds)
 
 
-def generate_clip(gen, condition, seed: int, seconds: float, max_bars: int = 64):
-    """Bars until the clip lasts ``seconds``; -> (token ids of the clip, score, length in s)."""
+def generate_clip(gen, condition, seed: int, seconds: float, max_bars: int = 64, max_tokens: int = 3000):
+    """Bars until the clip lasts ``seconds`` (at most ``max_bars`` bars / ``max_tokens`` tokens);
+    -> (token ids of the clip, score, length in s)."""
     from engine.generator import Condition  # noqa: F401  (documented type of ``condition``)
     from engine.sampling import SamplingOptions
 
@@ -91,9 +92,9 @@ def generate_clip(gen, condition, seed: int, seconds: float, max_bars: int = 64)
     ids: list[int] = []
     length = 0.0
     for _ in range(max_bars // 2):
-        ids += gen.generate_bars(2, max_tokens=1500)
+        ids += gen.generate_bars(2, max_tokens=max_tokens - len(ids))
         score, length = clip_seconds(tok, ids, seconds)
-        if length >= seconds:
+        if length >= seconds or len(ids) >= max_tokens:
             break
     return tok.encode(score) if len(score.tracks) and len(score.tracks[0].notes) else [], score, length
 
