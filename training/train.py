@@ -190,7 +190,7 @@ class Windows:
     def window(self, item: Item, rng: np.random.Generator, start: int | None = None,
                augment: bool = True) -> np.ndarray:
         if start is None:
-            first = rng.random() < self.cfg.p_from_start
+            first = self.cfg.p_from_start > 0 and rng.random() < self.cfg.p_from_start
             start = int(item.bars[0] if first else item.bars[rng.integers(len(item.bars))])
         s = start
         w = item.ids[s:s + self.length - 1].astype(np.int64)
