@@ -50,7 +50,7 @@ def cmd_generate(args) -> int:
         pieces = generate_files(args.images, args.out, valence=args.valence, arousal=args.arousal,
                                 bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
                                 temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
-                                device=args.device)
+                                device=args.device, guidance=args.guidance)
     except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
         raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     for p in pieces:
@@ -85,7 +85,8 @@ def cmd_live(args) -> int:
                        port=args.port, clock_in=args.clock_in, clock_out=args.clock_out, bpm=args.bpm,
                        key=args.key, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                        bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
-                       fps=args.fps, capture=args.capture, capture_bars=args.capture_bars)
+                       fps=args.fps, capture=args.capture, capture_bars=args.capture_bars,
+                       guidance=args.guidance)
     try:
         return run_live(opts, report=lambda line: print(f"moodroll: {line}", file=sys.stderr, flush=True))
     except LiveError as e:
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
     g.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     g.set_defaults(func=cmd_generate)
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--seed", type=int)
     lv.add_argument("--temperature", type=float, default=1.0)
     lv.add_argument("--top-p", type=float, default=0.95)
+    lv.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
     lv.add_argument("--bars", type=int, help="stop after this many bars (default: until Ctrl-C)")
     lv.add_argument("--midi-api", help="jack, alsa, coremidi or winmm (default: $MOODROLL_MIDI_API, else the platform's)")
     lv.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")

@@ -113,10 +113,11 @@ def write_atomic(path: Path, data: bytes) -> None:
 def generate_files(images: Sequence[str], out: str | Path, *, valence: float | None = None,
                    arousal: float | None = None, bars: int = 8, bpm: float | None = None,
                    key: str | None = None, seed: int | None = None, temperature: float = 1.0,
-                   top_p: float = 0.95, bundle=None, device: str = "auto") -> list[Piece]:
+                   top_p: float = 0.95, bundle=None, device: str = "auto", guidance: float = 2.0) -> list[Piece]:
     """Generate one file per picture (or one VA-only file); returns what was written.
 
-    Raises ValueError (and ImageReadError / BundleError, both ValueErrors) with a one-line
+    ``guidance``: emotion strength (classifier-free guidance weight, 1 = off; no effect without
+    a picture or VA). Raises ValueError (and ImageReadError / BundleError, both ValueErrors) with a one-line
     message before anything is written when an input is bad."""
     if (valence is None) != (arousal is None):
         raise ValueError("give both --valence and --arousal, or neither")
@@ -129,10 +130,11 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
     if bpm is not None and not (20 <= bpm <= 400):
         raise ValueError(f"bpm must lie between 20 and 400, got {bpm:g}")
     controls = MusicalControls(key=key, bpm=bpm)  # raises on a bad key name
+    SamplingOptions(temperature=temperature, top_p=top_p, guidance=guidance)  # raises on a bad setting
     pictures = [load_image(p) for p in images]  # raises on an unreadable picture
     paths = output_paths(images, out)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    gen = MusicGenerator(bundle, SamplingOptions(temperature=temperature, top_p=top_p, seed=seed), controls,
+    gen = MusicGenerator(bundle, SamplingOptions(temperature=temperature, top_p=top_p, seed=seed, guidance=guidance), controls,
                          device=device)
     sig = controls.scale.key_signature if controls.scale else None
     pieces = []
@@ -144,7 +146,7 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
             src = str(images[i])
             if v is None:
                 v, a = float(np.clip(ev, 1, 9)), float(np.clip(ea, 1, 9))
-        gen.set_sampling(SamplingOptions(temperature=temperature, top_p=top_p, seed=seed + i))
+        gen.set_sampling(SamplingOptions(temperature=temperature, top_p=top_p, seed=seed + i, guidance=guidance))
         gen.reset()
         gen.set_condition(Condition(v, a, image_tokens))
         tokens = gen.generate_bars(bars)

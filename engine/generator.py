@@ -18,6 +18,12 @@ prefill at positions 0..n-1. The musical state (:class:`engine.controls.MusicSta
 :class:`engine.streaming.StreamingDecoder`) runs on regardless, so event times keep growing.
 The same bundle, seed, options and condition give the same tokens.
 
+Emotion strength (``SamplingOptions.guidance`` = w > 1): classifier-free guidance. A second
+branch runs the same tokens under the null condition (use_va = use_image = 0; its cross K/V
+computed once) with its OWN self-attention cache, and the logits become ``u + w (c - u)``
+before the masks and the sampler see them. Both caches re-prime together. w = 1 (or an
+unconditioned stream, where c = u) runs only the conditioned branch, exactly as without it.
+
 API (what the live stream and ``moodroll generate`` use)
 -------------------------------------------------------
 * ``MusicGenerator(bundle=None, sampling=SamplingOptions(), controls=MusicalControls(),
@@ -86,6 +92,7 @@ class MusicGenerator:
         self.state = MusicState(self.tokenizer)
         self.max_context = self.bundle.decoder.max_context
         self.reprime_keep = self.bundle.decoder.reprime_keep
+        self._ucross: dict | None = None  # the null condition's cross K/V (guidance), made on first use
         self.set_controls(controls)
         self.set_sampling(sampling)
         self.set_condition(condition)
@@ -118,6 +125,7 @@ class MusicGenerator:
     def reset(self) -> None:
         """Start a new piece: empty cache, fresh musical state, sampler back at its seed."""
         self.cache: KVCache = self.runtime.empty_cache()
+        self._ucache: KVCache = self.runtime.empty_cache()  # the null branch's cache (guidance only)
         self.context: list[int] = []  # the tokens in the cache, BOS first
         self._pending = self.bundle.bos  # the token the decoder runs next
         self.state.reset()
@@ -139,18 +147,38 @@ class MusicGenerator:
                 window = recent[starts[-1]:]
         return [self.bundle.bos] + window
 
+    @property
+    def guided(self) -> bool:
+        """Whether the null branch runs: guidance on and a condition to guide towards."""
+        c = self.condition
+        return self.sampling.guidance != 1.0 and (c.va is not None or c.image_tokens is not None)
+
     def logits(self) -> np.ndarray:
-        """Run the decoder on the pending token; returns the raw logits [V] of the next one."""
+        """Run the decoder on the pending token; returns the logits [V] of the next one
+        (guided, ``u + w (c - u)``, when :attr:`guided`)."""
+        guided = self.guided
         if self.cache.length + 1 > self.max_context:
             ids = self._reprime_ids()
-            self.cache = self.runtime.empty_cache()
-            out = self.runtime.decode(ids, self.cache, self._cross)
+            self.cache, self._ucache = self.runtime.empty_cache(), self.runtime.empty_cache()
             self.context = ids
             self.n_reprimes += 1
         else:
-            out = self.runtime.decode([self._pending], self.cache, self._cross)
+            if guided and self._ucache.length != self.cache.length:  # guidance just switched on: catch up
+                self._ucache = self.runtime.empty_cache()
+                if self.context:
+                    self.runtime.decode(self.context, self._ucache, self._null_cross())
+            ids = [self._pending]
             self.context.append(self._pending)
-        return out[-1]
+        c = self.runtime.decode(ids, self.cache, self._cross)[-1]
+        if not guided:
+            return c
+        u = self.runtime.decode(ids, self._ucache, self._null_cross())[-1]
+        return u + np.float32(self.sampling.guidance) * (c - u)
+
+    def _null_cross(self) -> dict:
+        if self._ucross is None:
+            self._ucross = self.runtime.cross_kv(None, None)
+        return self._ucross
 
     def next_token(self) -> int:
         """Sample one token (masked by grammar and controls); ``last_events`` gets its events."""

@@ -36,6 +36,7 @@ class LiveOptions:
     seed: int | None = None
     temperature: float = 1.0
     top_p: float = 0.95
+    guidance: float = 2.0  # emotion strength (classifier-free guidance; 1 = off; 2x decoding cost)
     bars: int | None = None
     midi_api: str | None = None
     bundle: str | None = None
@@ -89,7 +90,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
     try:
         try:
             options = StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
-            sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed)
+            sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
             controls = MusicalControls(key=o.key)
             if o.valence is not None:
                 check_va(o.valence, o.arousal)

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 NEG_INF = -np.inf
+MAX_GUIDANCE = 5.0  # above ~3 the guided model can get stuck inside a bar
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class SamplingOptions:
     top_k: int = 0  # keep only the k most likely tokens (0 = off)
     top_p: float = 0.95  # keep the smallest set whose probability reaches p (1.0 = off)
     seed: int | None = None  # None = fresh randomness each time
+    # "emotion strength": classifier-free guidance weight w, logits = u + w (c - u) with u from the
+    # null condition (engine.generator runs a second decoder branch); 1.0 = off (no extra cost)
+    guidance: float = 1.0
 
     def __post_init__(self):
         if not (self.temperature >= 0.0) or not np.isfinite(self.temperature):
@@ -30,6 +34,8 @@ class SamplingOptions:
             raise ValueError(f"top_k must be an integer >= 0, got {self.top_k}")
         if not (0.0 < self.top_p <= 1.0):
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not (0.0 < self.guidance <= MAX_GUIDANCE):
+            raise ValueError(f"guidance (emotion strength) must be in (0, {MAX_GUIDANCE:g}], got {self.guidance}")
 
 
 class LogitFilter:
