@@ -58,15 +58,47 @@ class ModelConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-# -- rotary positions ------------------------------------------------------------------------
-def rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
-    """Rotate ``x`` [B, H, T, Dh] by its ``positions`` [B, T] (half-split RoPE, as in GPT-NeoX)."""
-    dh = x.shape[-1]
-    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32, device=x.device) / dh))
-    angles = positions.to(torch.float32)[:, None, :, None] * inv_freq  # [B, 1, T, Dh/2]
-    cos, sin = angles.cos(), angles.sin()
-    x1, x2 = x[..., : dh // 2], x[..., dh // 2:]
+# -- rotary positions and the attention mask (computed once per step, shared by every layer) --
+def rope_tables(positions: torch.Tensor, dh: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [B, 1, T, Dh/2] of the rotary angles of ``positions`` [B, T]."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, dh, 2, dtype=torch.float32, device=positions.device) / dh))
+    angles = positions.to(torch.float32)[:, None, :, None] * inv_freq
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Half-split RoPE (as in GPT-NeoX) of ``x`` [..., T, Dh] with tables from :func:`rope_tables`."""
+    h = x.shape[-1] // 2
+    x1, x2 = x[..., :h], x[..., h:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+def rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
+    """Rotate ``x`` [B, H, T, Dh] by its ``positions`` [B, T]."""
+    return rotate(x, *rope_tables(positions, x.shape[-1], base))
+
+
+def causal_bias(T: int, P: int, device=None) -> torch.Tensor:
+    """Additive mask [T, P+T]: new token i sees every past entry and new tokens j <= i (0 / -inf)."""
+    j = torch.arange(P + T, device=device)[None, :]
+    i = torch.arange(T, device=device)[:, None] + P
+    return torch.zeros(T, P + T, device=device).masked_fill(j > i, float("-inf"))
+
+
+def attend(q, k, v, bias=None, dropout_p: float = 0.0):
+    """softmax(q k^T / sqrt(Dh) + bias) v for q [B, H, T, Dh], k/v [B, H, S, Dh].
+
+    Torch runs its fused ``scaled_dot_product_attention``; the ONNX export writes the plain
+    matmuls instead, which ONNX Runtime fuses into FusedMatMul (k^T and the scale folded in,
+    only q is scaled) rather than SDPA's exported form that transposes and scales the whole
+    key cache in every layer. Both are the same math (parity: tests/test_export_parity.py).
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+    scores = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-2, -1))
+    if bias is not None:
+        scores = scores + bias
+    return torch.matmul(scores.softmax(dim=-1), v)
 
 
 # -- layers ---------------------------------------------------------------------------------
@@ -78,22 +110,16 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, positions, past_k, past_v):
-        """x [B, T, D]; past_k/v [B, H, P, Dh] (rotated). Returns y and present k/v [B, H, P+T, Dh]."""
-        B, T, D = x.shape
+    def forward(self, x, rope_cs, bias, past_k, past_v):
+        """x [B, T, D]; rope_cs = :func:`rope_tables` of the positions; bias = :func:`causal_bias`;
+        past_k/v [B, H, P, Dh] (rotated). Returns y and present k/v [B, H, P+T, Dh]."""
         H, Dh = self.cfg.n_heads, self.cfg.head_dim
-        q, k, v = self.qkv(x).view(B, T, 3, H, Dh).permute(2, 0, 3, 1, 4)
-        q = rope(q, positions, self.cfg.rope_base)
-        k = rope(k, positions, self.cfg.rope_base)
+        qkv = self.qkv(x).unflatten(-1, (3, H, Dh)).permute(2, 0, 3, 1, 4)  # [3, B, H, T, Dh]
+        q, k = rotate(qkv[:2], *rope_cs).unbind(0)  # q and k rotated together
         k = torch.cat([past_k, k], dim=2)
-        v = torch.cat([past_v, v], dim=2)
-        P = k.shape[2] - T
-        # new token i may see every past entry and new tokens j <= i
-        allowed = torch.arange(k.shape[2], device=x.device)[None, :] <= (torch.arange(T, device=x.device)[:, None] + P)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
-                                           dropout_p=self.cfg.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(B, T, D)
-        return self.drop(self.out(y)), k, v
+        v = torch.cat([past_v, qkv[2]], dim=2)
+        y = attend(q, k, v, bias, dropout_p=self.cfg.dropout if self.training else 0.0)
+        return self.drop(self.out(y.transpose(1, 2).flatten(2))), k, v
 
 
 class CrossAttention(nn.Module):
@@ -112,10 +138,9 @@ class CrossAttention(nn.Module):
         return k, v
 
     def forward(self, x, k, v):
-        B, T, D = x.shape
-        q = self.q(x).view(B, T, self.cfg.n_heads, self.cfg.head_dim).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v)
-        return self.drop(self.out(y.transpose(1, 2).reshape(B, T, D)))
+        q = self.q(x).unflatten(-1, (self.cfg.n_heads, self.cfg.head_dim)).transpose(1, 2)
+        y = attend(q, k, v)
+        return self.drop(self.out(y.transpose(1, 2).flatten(2)))
 
 
 class Block(nn.Module):
@@ -127,8 +152,8 @@ class Block(nn.Module):
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model),
                                 nn.Dropout(cfg.dropout))
 
-    def forward(self, x, positions, past_k, past_v, cross_k, cross_v):
-        a, k, v = self.attn(self.ln1(x), positions, past_k, past_v)
+    def forward(self, x, rope_cs, bias, past_k, past_v, cross_k, cross_v):
+        a, k, v = self.attn(self.ln1(x), rope_cs, bias, past_k, past_v)
         x = x + a
         x = x + self.cross(self.ln2(x), cross_k, cross_v)
         x = x + self.ff(self.ln3(x))
@@ -197,9 +222,11 @@ class MusicModel(nn.Module):
         """Cached step: input_ids/positions [B, T]; past [(k, v)] per layer with [B, H, P, Dh];
         cross [(k, v)] per layer. Returns logits [B, T, V] and present [(k, v)] with P+T entries."""
         x = self.drop(self.embed(input_ids))
+        rope_cs = rope_tables(positions, self.cfg.head_dim, self.cfg.rope_base)
+        bias = causal_bias(input_ids.shape[1], past[0][0].shape[2], input_ids.device)
         present = []
         for blk, (pk, pv), (ck, cv) in zip(self.blocks, past, cross):
-            x, k, v = blk(x, positions, pk, pv, ck, cv)
+            x, k, v = blk(x, rope_cs, bias, pk, pv, ck, cv)
             present.append((k, v))
         return self.head(self.ln_f(x)), present
 
