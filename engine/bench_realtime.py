@@ -1,14 +1,16 @@
 """Real-time measurements for ``moodroll bench``, taken at a real receiving MIDI port.
 
 * :func:`first_note_ms`: a picture is dropped -> the first note-on arrives at a receiving port
-  (image encoder + condition + decoding the first beat + preroll + MIDI transport). The
+  (image encoder + condition + decoding to the first note + a few ms of preroll + MIDI
+  transport; see ``StreamOptions.preroll_s`` in :mod:`engine.stream`). The
   bundle is loaded beforehand; that load time is reported separately.
 * :func:`frame_to_va_ms`: a webcam frame -> the smoothed VA is updated (image encoder +
   smoothing), per frame.
 * :func:`timing_error_ms`: how far from its scheduled time each note-on arrives, over at least
   2000 notes: ``{"p50", "p99", "max"}`` of |arrival - schedule| in ms (arrival times from the
   receiving port's MIDI thread, see :class:`engine.midi_io.MidiInput`), plus the mean
-  latency and counts.
+  latency and counts. Without a MIDI system it runs on a private JACK server with a
+  :data:`BENCH_JACK_PERIOD`-frame period (``jack_period_ms`` in the result).
 
 :class:`Recorder` is the receiving port: it connects to an output port (default "Moodroll"),
 polls it in a thread and keeps every message with its arrival time. The tests use it too.
@@ -30,12 +32,16 @@ import numpy as np
 from engine.midi_io import DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPortError, _client, resolve_api
 
 
+BENCH_JACK_PERIOD = 16  # frames: 0.33 ms at 48 kHz; JACK's dummy driver accepts it
+
+
 class JackServer:
     """A private JACK server with the dummy driver (no sound card), for tests and benchmarks
     on machines without a MIDI system: ``jackd -d dummy -r 48000 -p 64`` under a unique name,
     which this process's JACK clients then use (``JACK_DEFAULT_SERVER``). Realtime scheduling
     where the OS allows it, plain scheduling otherwise. A 64-frame period (1.3 ms) keeps
-    JACK's own MIDI timing quantisation small."""
+    JACK's own MIDI timing quantisation small (the tests' default); the benchmark asks for
+    :data:`BENCH_JACK_PERIOD` frames so that quantisation does not floor the timing error."""
 
     def __init__(self, rate: int = 48000, period: int = 64, timeout_s: float = 20.0):
         self.rate, self.period, self.timeout_s = rate, period, timeout_s
@@ -107,23 +113,26 @@ class JackServer:
 
 
 @contextlib.contextmanager
-def midi_system(api: str | None = None):
-    """Yields the API to measure on: ``api`` (or the platform's) when it works, else a private
-    JACK server's (:class:`JackServer`) when jackd is installed; MidiPortError otherwise."""
+def midi_system(api: str | None = None, jack_period: int = BENCH_JACK_PERIOD):
+    """Yields ``(api, server)``: the API to measure on, ``api`` (or the platform's) when it
+    works (server None), else a private JACK server's (:class:`JackServer` with a
+    ``jack_period``-frame period, yielded as ``server``) when jackd is installed;
+    MidiPortError otherwise."""
     import rtmidi
 
     errors = []
     for a in resolve_api(api):
         try:
             _client(rtmidi.MidiOut, a, "Moodroll probe").delete()
-            yield a
-            return
         except MidiPortError as e:
             errors.append(str(e))
+            continue
+        yield a, None
+        return
     if api not in (None, "jack") or not JackServer.available():
         raise MidiPortError("; ".join(errors))
-    with JackServer():
-        yield "jack"
+    with JackServer(period=jack_period) as server:
+        yield "jack", server
 
 
 class Recorder:
@@ -235,8 +244,11 @@ def timing_error_ms(n_notes: int = 2000, bpm: float = 300.0, api: str | None = N
     ``midi_file`` (default: :func:`default_midi_file`), looped. Without a working MIDI system
     a private JACK server is started for the run.
     """
-    with midi_system(api) as api:
-        return _timing_error_ms(n_notes, bpm, api, source, tokenizer, midi_file, timeout_s)
+    with midi_system(api) as (api, server):
+        result = _timing_error_ms(n_notes, bpm, api, source, tokenizer, midi_file, timeout_s)
+    # the private JACK server's period quantises every arrival; None: the system's MIDI, not ours
+    result["jack_period_ms"] = round(server.period / server.rate * 1000.0, 3) if server else None
+    return result
 
 
 def _timing_error_ms(n_notes, bpm, api, source, tokenizer, midi_file, timeout_s) -> dict:
@@ -280,7 +292,7 @@ def first_note_ms(generator, image, api: str | None = None, bpm: float = 120.0, 
     ``generator``: a loaded :class:`engine.generator.MusicGenerator`; ``image``: a path or RGB array.
     Each run resets the generator, analyses the picture, starts a fresh stream and waits.
     """
-    with midi_system(api) as api:
+    with midi_system(api) as (api, _):
         return _first_note_ms(generator, image, api, bpm, repeats)
 
 

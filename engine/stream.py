@@ -12,7 +12,9 @@ Two threads and a queue::
 * The **playback thread** owns a heap of events ordered by beat. It sleeps until shortly
   (``spin_s``) before the next event is due, then spins on :func:`time.monotonic` and sends
   it. It never waits for the decoder: an empty heap just means silence (counted as an
-  underrun) and a note-on that would come more than ``late_s`` late is skipped rather than
+  underrun). On its own clock an event that comes more than ``late_s`` late (the decoder fell
+  behind) slips the clock: it is played late, the music after it keeps its rhythm, nothing is
+  dropped. Following a DAW the clock cannot wait: such a note-on is skipped rather than
   played out of time. It asks the OS for real-time priority where allowed and shortens
   Python's GIL switch interval while streaming, so a busy decoder delays it by well under a
   millisecond.
@@ -22,6 +24,10 @@ Steering (:meth:`LiveStream.steer`, :meth:`set_image`, :meth:`set_va`, :meth:`se
 so every bar is generated under one setting; the generator's self-attention cache is never
 cleared (``set_condition`` recomputes only the cross-attention K/V). Because the decoder is
 1-1.5 bars ahead, a change is heard from the bar after the one already written.
+
+Start: playback starts as soon as the first note-on at or after the start beat is decoded
+(or ``start_beats`` of note-less music, or the source ended), ``preroll_s`` (a few ms of
+safety margin) later; the decoder then runs ahead of the playhead (``ahead_bars``).
 
 Tempo (what drives the beat -> seconds map)
 -------------------------------------------
@@ -75,8 +81,9 @@ class StreamOptions:
     bpm: float | None = None  # fixed tempo (ignored when following a DAW); None = model's suggestion
     default_bpm: float = 110.0  # own tempo until the model suggests one
     ahead_bars: float = 1.5  # the decoder keeps this much music decoded beyond the playhead
-    start_beats: float = 0.25  # decoded music needed before playback (re)starts
-    preroll_s: float = 0.05  # playback starts this long after it is ready
+    start_beats: float = 0.25  # ... or this much decoded music without a note, before playback (re)starts
+    preroll_s: float = 0.01  # own clock: playback starts this long after the first note is decoded
+    # (a few ms of safety margin for the rest of a chord; the decoder then keeps ahead)
     channel: int = 0  # MIDI channel 0..15
     late_s: float = 0.05  # a note-on later than this is skipped, not played out of time
     spin_s: float = 0.0015  # sleep until this long before an event, then spin
@@ -165,6 +172,7 @@ class LiveStream:
         self.notes_sent = 0
         self.notes_skipped = 0
         self.underruns = 0
+        self.slips = 0  # own clock: times the clock waited for a late decoder (notes late, not dropped)
         self.max_late_ms = 0.0
 
     # -- control ---------------------------------------------------------------------------
@@ -399,7 +407,7 @@ class LiveStream:
                     resume_at = self._next_bar_after(self.playhead) if follower else self.playhead
                     self._set_status("paused")
                 if not playing:
-                    if self._paused or not self._ready_from(resume_at):
+                    if self._paused or not self._ready_from(resume_at, heap):
                         sleep(0.002)
                         continue
                     if follower is None:
@@ -453,6 +461,12 @@ class LiveStream:
                 while monotonic() < due:
                     pass
                 sent_at = monotonic()
+                late = sent_at - due
+                if follower is None and late > opt.late_s and beat >= skip_before:
+                    # the decoder fell behind: slip our own clock so this event sounds now and
+                    # the music after it keeps its rhythm (late, never dropped)
+                    self.clock.start(sent_at, beat)
+                    self.slips += 1
 
                 if is_tick:
                     out.send((CLOCK,))
@@ -467,8 +481,7 @@ class LiveStream:
                     break
                 kind = ev.kind
                 if kind == NOTE_ON:
-                    late = sent_at - due
-                    if beat < skip_before or late > opt.late_s:
+                    if beat < skip_before or (late > opt.late_s and follower is not None):
                         self.notes_skipped += 1
                         continue
                     pitch = ev.pitch
@@ -520,9 +533,12 @@ class LiveStream:
             beat = sixteenths / 4.0
         return beat
 
-    def _ready_from(self, beat: float) -> bool:
-        """Is enough music decoded to start playing at ``beat``?"""
-        return self.horizon >= beat + self.options.start_beats or self._decoder_done
+    def _ready_from(self, beat: float, heap: list) -> bool:
+        """Is enough music decoded to start playing at ``beat``? A note-on at or after it (in
+        ``heap``, the playback thread's events), ``start_beats`` of music, or the end."""
+        if self._decoder_done or self.horizon >= beat + self.options.start_beats:
+            return True
+        return any(e[3] is not None and e[3].kind == NOTE_ON and e[0] >= beat for e in heap)
 
     def _next_bar_after(self, beat: float) -> float:
         bars = self.decoded_bars
@@ -535,8 +551,9 @@ class LiveStream:
     def _underrun(self) -> None:
         self.underruns += 1
         if self.underruns == 1 or self.underruns % 10 == 0:
-            self._set_status("the decoder is behind real time: notes are skipped (a faster device, "
-                             "a smaller bundle or a lower tempo helps)")
+            what = "notes are skipped" if self.follower is not None else "notes come late"
+            self._set_status(f"the decoder is behind real time: {what} (a faster device, a lower "
+                             "emotion strength, a smaller bundle or a lower tempo helps)")
 
     def _playing_status(self) -> str:
         bar = self.played_bars[-1][0] + 1 if self.played_bars else 1  # 1-based, as DAWs count

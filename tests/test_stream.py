@@ -15,6 +15,7 @@ from engine.clock import CLOCK, CONTINUE, START, ClockFollower
 from engine.midi_io import MidiInput, MidiOutput
 from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.streaming import BAR, NOTE_ON, StreamingDecoder
 from engine.tokenizer import Tokenizer
 from tests.jack import DawClock
 
@@ -292,5 +293,45 @@ def test_clock_out_sends_start_and_24_clocks_per_beat(jack_server, tok, example_
         assert 60 / (24 * period) == pytest.approx(150, abs=0.5)
         first_note = rec.note_ons()[0][0]
         assert abs(first_note - ticks[0]) < 0.002  # the first clock is the first downbeat
+    finally:
+        stream.stop(), rec.close(), out.close()
+
+
+class _StallAfterFirstNote(TokenReplay):
+    """A real token sequence whose decoder stalls (``stall_s``) right after the first note is
+    complete: playback must start on that note, and what follows comes late, never dropped."""
+
+    def __init__(self, tok, ids, stall_s):
+        super().__init__(ids, loop=False)
+        self.dec, self.stall_s, self.stall_end, self.noted = StreamingDecoder(tok), stall_s, None, False
+
+    def next_token(self):
+        if self.noted and self.stall_end is None:  # the stream has the first note by now
+            time.sleep(self.stall_s)
+            self.stall_end = time.monotonic()
+        t = super().next_token()
+        self.noted = self.noted or any(e.kind == NOTE_ON for e in self.dec.feed(t))
+        return t
+
+
+def test_starts_on_the_first_note_and_a_late_decoder_delays_but_never_drops(jack_server, tok, example_ids):
+    dec, expected = StreamingDecoder(tok), 0
+    for t in example_ids:
+        evs = dec.feed(t)
+        if any(e.kind == BAR and e.value >= 2 for e in evs):
+            break
+        expected += sum(e.kind == NOTE_ON for e in evs)
+    source = _StallAfterFirstNote(tok, example_ids, stall_s=0.6)  # 2 beats at 200 BPM
+    out, rec = _ports("Moodroll t9")
+    stream = LiveStream(source, tok, out, options=StreamOptions(bpm=200, bars=2))
+    try:
+        stream.start()
+        assert stream.wait(30) and stream.error is None
+        time.sleep(0.1)
+        got = rec.note_ons()
+        assert got and got[0][0] < source.stall_end  # played while the decoder was still stalled
+        assert stream.notes_skipped == 0 and stream.slips >= 1 and stream.underruns >= 1
+        assert stream.notes_sent == len(got) == expected  # late, never dropped
+        assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)  # and nothing stuck
     finally:
         stream.stop(), rec.close(), out.close()
