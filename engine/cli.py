@@ -16,6 +16,16 @@ class UserError(Exception):
     """An error with a message meant for the user (one line, no traceback)."""
 
 
+def _time_signature(text):
+    """--time-signature: '4/4' -> (4, 4); 'free' -> None; a bad value is one clear line."""
+    from engine.controls import parse_time_signature
+
+    try:
+        return parse_time_signature(text)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_metrics(args) -> int:
     from engine.metrics import analyze_file
 
@@ -49,6 +59,7 @@ def cmd_generate(args) -> int:
     try:
         pieces = generate_files(args.images, args.out, valence=args.valence, arousal=args.arousal,
                                 bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
+                                time_signature=_time_signature(args.time_signature),
                                 temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
                                 device=args.device, guidance=args.guidance)
     except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
@@ -83,7 +94,8 @@ def cmd_live(args) -> int:
 
     opts = LiveOptions(image=args.image, webcam=args.webcam, valence=args.valence, arousal=args.arousal,
                        port=args.port, clock_in=args.clock_in, clock_out=args.clock_out, bpm=args.bpm,
-                       key=args.key, seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                       key=args.key, time_signature=_time_signature(args.time_signature),
+                       seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                        bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
                        fps=args.fps, capture=args.capture, capture_bars=args.capture_bars,
                        guidance=args.guidance)
@@ -124,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bars", type=int, default=8)
     g.add_argument("--bpm", type=float, help="lock the tempo (default: the model's)")
     g.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
+    g.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, so bars line up with the DAW), or 'free' to let the model choose")
     g.add_argument("--seed", type=int)
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-p", type=float, default=0.95)
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--clock-out", action="store_true", help="also send MIDI clock (own tempo only)")
     lv.add_argument("--bpm", type=float, help="tempo (default: the DAW's with --clock-in, else the model's)")
     lv.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian'")
+    lv.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, so bars line up with the DAW), or 'free' to let the model choose")
     lv.add_argument("--seed", type=int)
     lv.add_argument("--temperature", type=float, default=1.0)
     lv.add_argument("--top-p", type=float, default=0.95)

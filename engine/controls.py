@@ -81,6 +81,17 @@ class Scale:
         return pitch % 12 in self.pitch_classes
 
 
+def parse_time_signature(text: str | None) -> tuple[int, int] | None:
+    """'4/4' -> (4, 4); 'free' (or None) -> None, i.e. the model chooses the metre bar by bar."""
+    if text is None or str(text).strip().lower() in ("free", "any", "model"):
+        return None
+    try:
+        num, den = (int(x) for x in str(text).strip().split("/"))
+    except ValueError:
+        raise ValueError(f"time signature must look like 4/4 or 6/8 (or 'free'), got {text!r}") from None
+    return num, den
+
+
 def parse_key(text: str) -> Scale:
     """``"C minor"``, ``"D dorian"``, ``"F# major"``, ``"A harmonic minor"``, ``"Bbm"``, ``"E♭"``...
 

@@ -113,7 +113,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 def generate_files(images: Sequence[str], out: str | Path, *, valence: float | None = None,
                    arousal: float | None = None, bars: int = 8, bpm: float | None = None,
                    key: str | None = None, seed: int | None = None, temperature: float = 1.0,
-                   top_p: float = 0.95, bundle=None, device: str = "auto", guidance: float = 2.0) -> list[Piece]:
+                   top_p: float = 0.95, bundle=None, device: str = "auto", guidance: float = 2.0,
+                   time_signature: tuple[int, int] | None = (4, 4)) -> list[Piece]:
     """Generate one file per picture (or one VA-only file); returns what was written.
 
     ``guidance``: emotion strength (classifier-free guidance weight, 1 = off; no effect without
@@ -129,7 +130,8 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
         raise ValueError(f"bars must be at least 1, got {bars}")
     if bpm is not None and not (20 <= bpm <= 400):
         raise ValueError(f"bpm must lie between 20 and 400, got {bpm:g}")
-    controls = MusicalControls(key=key, bpm=bpm)  # raises on a bad key name
+    # The metre is locked (4/4 by default) so the file drops onto a DAW's bar grid; None = the model's.
+    controls = MusicalControls(key=key, bpm=bpm, time_signature=time_signature)  # raises on a bad key name
     SamplingOptions(temperature=temperature, top_p=top_p, guidance=guidance)  # raises on a bad setting
     pictures = [load_image(p) for p in images]  # raises on an unreadable picture
     paths = output_paths(images, out)

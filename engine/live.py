@@ -33,6 +33,7 @@ class LiveOptions:
     clock_out: bool = False
     bpm: float | None = None
     key: str | None = None
+    time_signature: tuple[int, int] | None = (4, 4)  # locked so bars line up with the DAW's; None = the model's
     seed: int | None = None
     temperature: float = 1.0
     top_p: float = 0.95
@@ -91,7 +92,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
         try:
             options = StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
             sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
-            controls = MusicalControls(key=o.key)
+            controls = MusicalControls(key=o.key, time_signature=o.time_signature)
             if o.valence is not None:
                 check_va(o.valence, o.arousal)
             rgb = load_image(o.image) if o.image is not None else None

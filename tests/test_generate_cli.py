@@ -128,3 +128,20 @@ def test_shipped_bundle_generates(tmp_path, capsys):
                           "--bars", 2, "--seed", 0)
     assert rc == 0, err
     assert len(mido.MidiFile(tmp_path / "x.mid").tracks) >= 1
+
+
+@pytest.mark.parametrize("metre", ["3/4", "6/8"])
+def test_time_signature_lock_puts_every_bar_in_the_chosen_metre(metre, random_bundle, tmp_path, capsys):
+    """The metre is locked (default 4/4) so a file drops onto a DAW's bar grid."""
+    import symusic
+
+    out = tmp_path / "m.mid"
+    rc, _, err = run(capsys, "generate", "-o", out, "--bundle", random_bundle, "--bars", 4, "--seed", 2,
+                     "--valence", 5, "--arousal", 5, "--time-signature", metre)
+    assert rc == 0, err
+    num, den = (int(x) for x in metre.split("/"))
+    sigs = symusic.Score(str(out)).time_signatures
+    assert len(sigs) >= 1 and all((s.numerator, s.denominator) == (num, den) for s in sigs)
+    rc, _, err = run(capsys, "generate", "-o", tmp_path / "bad.mid", "--bundle", random_bundle,
+                     "--valence", 5, "--arousal", 5, "--time-signature", "4-4")
+    assert rc == 2 and "time signature" in err and not (tmp_path / "bad.mid").exists()
