@@ -12,7 +12,6 @@ new-token count T and past length P (P = 0 works: an empty past).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import warnings
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from engine.bundle import sha256_file as sha256, write_manifest  # one definition
 from engine.tokenizer import Tokenizer
 from training.encoders import ImageEncoder, build_encoder
 from training.model import ModelConfig, MusicModel
@@ -28,7 +28,7 @@ from training.va_head import DEFAULT_DIR as VA_HEAD_DIR
 from training.va_head import VAHead, load_va_head
 
 BUNDLE_FORMAT = "moodroll-bundle/1"
-MANIFEST_FORMAT = "moodroll-manifest/1"
+
 OPSET = 18
 
 # the --random bundle: a tiny decoder, the real encoder architecture with random weights
@@ -125,19 +125,6 @@ def export_parts(model: MusicModel, folder: Path) -> None:
 
 
 # -- the bundle ---------------------------------------------------------------------------------
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def write_manifest(folder: Path) -> None:
-    files = {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
-    (folder / "manifest.json").write_text(json.dumps({"format": MANIFEST_FORMAT, "files": files}, indent=1) + "\n")
-
-
 def bundle_config(model: MusicModel, encoder: ImageEncoder, tok: Tokenizer, name: str) -> dict:
     c = model.cfg
     return {
