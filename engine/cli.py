@@ -116,6 +116,20 @@ def cmd_ports(args) -> int:
     return 0
 
 
+def _add_music_options(p: argparse.ArgumentParser) -> None:
+    """The musical, sampling and model options shared by `generate` and `live`."""
+    p.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
+    p.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, "
+                   "so bars line up with the DAW), or 'free' to let the model choose")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music "
+                   "follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
+    p.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodroll", description="Picture -> emotion-matched piano MIDI.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,14 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--arousal", type=float, help="1-9; overrides the picture's estimate")
     g.add_argument("--bars", type=int, default=8)
     g.add_argument("--bpm", type=float, help="lock the tempo (default: the model's)")
-    g.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
-    g.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, so bars line up with the DAW), or 'free' to let the model choose")
-    g.add_argument("--seed", type=int)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
-    g.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _add_music_options(g)
     g.set_defaults(func=cmd_generate)
 
     b = sub.add_parser("bench", help="decoding speed, first-note latency, timing error: one JSON object")
@@ -166,16 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="follow the DAW's MIDI clock on a virtual port 'Moodroll Clock In' (or on PORT)")
     lv.add_argument("--clock-out", action="store_true", help="also send MIDI clock (own tempo only)")
     lv.add_argument("--bpm", type=float, help="tempo (default: the DAW's with --clock-in, else the model's)")
-    lv.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian'")
-    lv.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, so bars line up with the DAW), or 'free' to let the model choose")
-    lv.add_argument("--seed", type=int)
-    lv.add_argument("--temperature", type=float, default=1.0)
-    lv.add_argument("--top-p", type=float, default=0.95)
-    lv.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
+    _add_music_options(lv)
     lv.add_argument("--bars", type=int, help="stop after this many bars (default: until Ctrl-C)")
     lv.add_argument("--midi-api", help="jack, alsa, coremidi or winmm (default: $MOODROLL_MIDI_API, else the platform's)")
-    lv.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
-    lv.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     lv.add_argument("--fps", type=float, default=4.0, help="webcam frames analysed per second")
     lv.add_argument("--capture", metavar="FILE.mid", help="on exit, write the last --capture-bars bars here")
     lv.add_argument("--capture-bars", type=int, default=8)

@@ -133,6 +133,22 @@ def _number(row: dict, col: str) -> float:
     return x
 
 
+def _labelled_rows(csv_path: Path, folder: Path, columns: list[str], v_col: str, a_col: str, skipped: list):
+    """Yield (row, path, valence, arousal) of the CSV rows with numeric labels and an existing
+    file; every other row is appended to ``skipped`` with its reason."""
+    for line, row in _read_csv(csv_path, columns):
+        try:
+            v, a = _number(row, v_col), _number(row, a_col)
+        except (TypeError, ValueError) as e:
+            skipped.append(f"line {line}: {e}")
+            continue
+        path = folder / row["file"]
+        if not path.is_file():
+            skipped.append(f"line {line}: no file {path}")
+            continue
+        yield row, path, v, a
+
+
 def load_oasis(root: PathLike | None = None) -> list[ImageRecord]:
     """OASIS pictures with their valence/arousal rating means mapped from 1-7 to 1-9.
 
@@ -143,16 +159,8 @@ def load_oasis(root: PathLike | None = None) -> list[ImageRecord]:
     _require(folder, "OASIS", ["oasis.csv", "images/"])
     csv_path = folder / "oasis.csv"
     out, skipped = [], []
-    for line, row in _read_csv(csv_path, ["id", "valence_mean", "arousal_mean", "file"]):
-        try:
-            v, a = _number(row, "valence_mean"), _number(row, "arousal_mean")
-        except (TypeError, ValueError) as e:
-            skipped.append(f"line {line}: {e}")
-            continue
-        path = folder / row["file"]
-        if not path.is_file():
-            skipped.append(f"line {line}: no file {path}")
-            continue
+    columns = ["id", "valence_mean", "arousal_mean", "file"]
+    for row, path, v, a in _labelled_rows(csv_path, folder, columns, "valence_mean", "arousal_mean", skipped):
         out.append(ImageRecord(id=row["id"], path=path,
                                valence=to_paper_scale(v, "oasis"), arousal=to_paper_scale(a, "oasis"),
                                theme=row.get("theme") or "", category=row.get("category") or ""))
@@ -170,16 +178,8 @@ def load_eimg(root: PathLike | None = None) -> list[MidiRecord]:
     _require(folder, "EIMG", ["eimg.csv", "midi/"])
     csv_path = folder / "eimg.csv"
     out, skipped = [], []
-    for line, row in _read_csv(csv_path, ["file", "valence_mean", "arousal_mean"]):
-        try:
-            v, a = _number(row, "valence_mean"), _number(row, "arousal_mean")
-        except (TypeError, ValueError) as e:
-            skipped.append(f"line {line}: {e}")
-            continue
-        path = folder / row["file"]
-        if not path.is_file():
-            skipped.append(f"line {line}: no file {path}")
-            continue
+    columns = ["file", "valence_mean", "arousal_mean"]
+    for row, path, v, a in _labelled_rows(csv_path, folder, columns, "valence_mean", "arousal_mean", skipped):
         out.append(MidiRecord(id=path.stem, path=path, dataset="eimg",
                               valence=to_paper_scale(v, "eimg"), arousal=to_paper_scale(a, "eimg")))
     _warn_skipped(csv_path, skipped)
@@ -201,16 +201,8 @@ def load_vgmidi(root: PathLike | None = None) -> list[MidiRecord]:
     labels: dict[str, list[tuple[float, float]]] = {}
     paths: dict[str, Path] = {}
     skipped = []
-    for line, row in _read_csv(csv_path, ["id", "valence", "arousal", "file"]):
-        try:
-            v, a = _number(row, "valence"), _number(row, "arousal")
-        except (TypeError, ValueError) as e:
-            skipped.append(f"line {line}: {e}")
-            continue
-        path = folder / row["file"]
-        if not path.is_file():
-            skipped.append(f"line {line}: no file {path}")
-            continue
+    columns = ["id", "valence", "arousal", "file"]
+    for row, path, v, a in _labelled_rows(csv_path, folder, columns, "valence", "arousal", skipped):
         key = str(path)
         labels.setdefault(key, []).append((v, a))
         paths[key] = path
