@@ -30,3 +30,19 @@ def random_bundle(tmp_path_factory) -> Path:
                        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def bundle(random_bundle):
+    """The random bundle loaded by the engine (one per test module)."""
+    from engine.bundle import load_bundle
+
+    return load_bundle(random_bundle)
+
+
+@pytest.fixture(scope="module")
+def rt(bundle):
+    """An ONNX Runtime session set on the random bundle, CPU, one thread (one per test module)."""
+    from engine.runtime import Runtime
+
+    return Runtime(bundle, device="cpu", threads=1)

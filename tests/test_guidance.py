@@ -4,24 +4,12 @@ independent caches, seeded, masked, and survives re-priming."""
 import numpy as np
 import pytest
 
-from engine.bundle import load_bundle
 from engine.controls import MusicalControls, allowed_pitches, build_masks
 from engine.generator import Condition, MusicGenerator
-from engine.runtime import Runtime
 from engine.sampling import Sampler, SamplingOptions
 from engine.streaming import NOTE_ON
 
 COND = Condition(7.5, 2.0, None)
-
-
-@pytest.fixture(scope="module")
-def bundle(random_bundle):
-    return load_bundle(random_bundle)
-
-
-@pytest.fixture(scope="module")
-def rt(bundle):
-    return Runtime(bundle, device="cpu", threads=1)
 
 
 def by_hand(bundle, rt, opts, controls, n, w=None):

@@ -3,22 +3,11 @@ keeps the cache, re-priming bounds it, seeds replay, and no masked pitch is ever
 import numpy as np
 import pytest
 
-from engine.bundle import load_bundle
 from engine.controls import MusicalControls, allowed_pitches
 from engine.generator import Condition, MusicGenerator
 from engine.runtime import CPU, DeviceError, Runtime, cuda_driver_present
 from engine.sampling import SamplingOptions
 from engine.streaming import NOTE_ON, decode_events
-
-
-@pytest.fixture(scope="module")
-def bundle(random_bundle):
-    return load_bundle(random_bundle)
-
-
-@pytest.fixture(scope="module")
-def rt(bundle):
-    return Runtime(bundle, device="cpu", threads=1)
 
 
 def test_provider_and_threads(bundle, rt):
