@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from engine.sampling import DEFAULT_GUIDANCE
+
 
 class UserError(Exception):
     """An error with a message meant for the user (one line, no traceback)."""
@@ -124,8 +126,9 @@ def _add_music_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--guidance", type=float, default=2.0, metavar="W", help="emotion strength: how strongly the music "
-                   "follows the picture/VA (classifier-free guidance; 1 = off, 2 = default, 2× decoding cost)")
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE, metavar="W", help="emotion strength: how "
+                   "strongly the music follows the picture/VA (classifier-free guidance; 1 = off, "
+                   f"{DEFAULT_GUIDANCE:g} = default, 2× decoding cost)")
     p.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 

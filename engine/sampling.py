@@ -17,6 +17,9 @@ NEG_INF = -np.inf
 MAX_GUIDANCE = 5.0  # above ~3 the guided model can get stuck inside a bar
 
 
+DEFAULT_GUIDANCE = 2.0  # the apps' default emotion strength (SamplingOptions itself defaults to 1 = off)
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     temperature: float = 1.0  # 0 = always the most likely token

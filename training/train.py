@@ -10,6 +10,13 @@ Two stages, one loop (``stage`` in the config):
   independently (condition dropout: image-only, VA-only and unconditioned all get trained), plus
   a share of unconditioned POP909 windows so the language model is not forgotten.
 
+``va_loss_weight`` > 0 adds the differentiable VA loss of the paper reproduction
+(``training.paper.losses.soft_va_error``): the music VA predictor (``training.va_predictor``) reads
+the expected token histogram of each window under the model's softmax, and its MAE against the
+clip's labelled VA is added with that weight, for every labelled window that kept a condition
+(VA and/or picture). The loss passes gradient to every logit, so it teaches the model to move
+the music's global statistics (tempo, density, register, velocity, mode) with the condition.
+
 Samples are random windows of ``max_context + 1`` tokens (inputs at positions 0..max_context-1)
 that start at a ``Bar`` token, BOS-prefixed, PAD-padded (PAD is not scored), with random
 transposition. Seeded and resumable: ``<out_dir>/model.safetensors`` holds the weights with the
@@ -42,6 +49,7 @@ from engine.tokenizer import Tokenizer
 from engine.va import VA_MID
 from training import data
 from training.model import ModelConfig, MusicModel
+from training.paper.losses import soft_va_error
 
 CHECKPOINT_FORMAT = "moodroll-checkpoint/1"
 
@@ -71,6 +79,8 @@ class TrainConfig:
     p_drop_image: float = 0.3
     transpose: int = 5  # random transposition by -transpose..+transpose semitones (0 = off)
     p_from_start: float = 0.0  # share of windows that start at a piece's first bar (its tempo, its opening)
+    va_loss_weight: float = 0.0  # λ of the differentiable VA loss (0 = cross-entropy only)
+    va_predictor: str = ""  # music VA predictor weights for that loss ("" = training/weights/music_va)
     log_every: int = 10
     eval_every: int = 200
     eval_batches: int = 8
@@ -225,12 +235,35 @@ class Windows:
             g = groups[names[rng.choice(len(names), p=p)]]
             items.append(g[rng.integers(len(g))])
         x = torch.from_numpy(np.stack([self.window(it, rng) for it in items]))
-        return x, self.condition(items, rng)
+        return x, self.condition(items, rng), self.labels(items)
+
+    @staticmethod
+    def labels(items: list[Item]):
+        """(B, 2) labelled VA (VA_MID where none) and a (B,) bool mask of labelled items,
+        whatever the condition dropout kept: the VA loss's targets."""
+        va = torch.full((len(items), 2), VA_MID)
+        known = torch.zeros(len(items), dtype=torch.bool)
+        for b, it in enumerate(items):
+            if it.va is not None:
+                va[b], known[b] = torch.tensor(it.va, dtype=torch.float32), True
+        return va, known
 
 
-def loss_fn(model, x, cond, pad: int) -> torch.Tensor:
+def loss_fn(model, x, cond, pad: int, labels=None, predictor=None, va_weight: float = 0.0) -> dict:
+    """-> {"loss", "ce", "va"}: token cross-entropy (PAD not scored), plus ``va_weight`` x the
+    differentiable VA loss over the labelled windows that kept a condition ("va" is None when off
+    or when the batch has none)."""
     logits = model(x[:, :-1], *cond)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=pad)
+    tgt = x[:, 1:]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=pad)
+    out = {"loss": ce, "ce": ce, "va": None}
+    if predictor is not None and va_weight > 0 and labels is not None:
+        target, known = labels
+        rows = known & ((cond[1][:, 0] > 0) | (cond[3][:, 0] > 0))
+        if bool(rows.any()):
+            va = soft_va_error(logits[rows], tgt[rows] != pad, target[rows], predictor)
+            out["va"], out["loss"] = va, ce + va_weight * va
+    return out
 
 
 def validation_windows(win: Windows, items: list[Item], n: int, seed: int = 1234):
@@ -314,7 +347,13 @@ def plot_history(history: dict, path: Path, title: str) -> None:
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left")
+    if history.get("train_va"):
+        s, l = zip(*history["train_va"])
+        ax2 = ax.twinx()
+        ax2.plot(s, l, color="tab:red", alpha=0.6, label="train VA loss (MAE, 1-9)")
+        ax2.set_ylabel("VA loss (MAE on 1-9)")
+        ax2.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -383,6 +422,10 @@ def train(cfg: TrainConfig) -> Path:
     mix = dict(cfg.mix) if cfg.stage == "pretrain" else {"eimg": 1.0 - cfg.finetune_pop909,
                                                           "pop909": cfg.finetune_pop909}
     win = Windows(cfg, mcfg, tok)
+    predictor = None
+    if cfg.va_loss_weight > 0:
+        from training.va_predictor import load_music_va_predictor
+        predictor = load_music_va_predictor(cfg.va_predictor or None, device=str(device))
     if main:
         sizes = {k: (len(v), int(sum(len(i.ids) for i in v))) for k, v in train_groups.items()}
         print(f"train (items, tokens): {sizes}; val items: { {k: len(v) for k, v in val_groups.items()} }",
@@ -390,29 +433,36 @@ def train(cfg: TrainConfig) -> Path:
 
     bar = tqdm(total=cfg.max_steps, initial=step, desc=f"{cfg.name} {cfg.stage}", disable=not (main and cfg.progress),
                dynamic_ncols=True)
-    t0, recent = time.time(), []
+    t0, recent, recent_va = time.time(), [], []
     model.train()
     while step < cfg.max_steps:
         rng = np.random.default_rng([cfg.seed, rank, step])  # resumable: depends on the step only
-        x, cond = win.batch(train_groups, mix, rng)
+        x, cond, labels = win.batch(train_groups, mix, rng)
         x, cond = x.to(device), tuple(c.to(device) for c in cond)
+        labels = tuple(t.to(device) for t in labels)
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
-        loss = loss_fn(net, x, cond, win.g.pad)
+        losses = loss_fn(net, x, cond, win.g.pad, labels, predictor, cfg.va_loss_weight)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
-        recent.append(loss.item())
+        recent.append(losses["ce"].item())
+        if losses["va"] is not None:
+            recent_va.append(losses["va"].item())
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             avg = float(np.mean(recent))
-            recent = []
             history["train"].append((step, avg))
+            va_txt = ""
+            if recent_va:
+                history.setdefault("train_va", []).append((step, float(np.mean(recent_va))))
+                va_txt = f" va {np.mean(recent_va):.4f}"
+            recent, recent_va = [], []
             bar.set_postfix(loss=f"{avg:.3f}", lr=f"{lr_at(cfg, step):.1e}")
             if main and not cfg.progress:
-                print(f"step {step} loss {avg:.4f} {time.time() - t0:.0f}s", flush=True)
+                print(f"step {step} loss {avg:.4f}{va_txt} {time.time() - t0:.0f}s", flush=True)
         if main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
             for name, items in val_groups.items():
                 if items:

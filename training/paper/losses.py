@@ -75,12 +75,19 @@ def paper_va_loss(logits: torch.Tensor, ids: torch.Tensor, target_va: torch.Tens
     return (torch.from_numpy(full).to(target_va.device) - target_va).abs().mean()
 
 
+def soft_va_error(logits: torch.Tensor, mask: torch.Tensor, target_va: torch.Tensor,
+                  predictor: MusicVAPredictor) -> torch.Tensor:
+    """predictor(expected token histogram of ``softmax(logits)`` over the ``mask``ed positions)
+    vs ``target_va`` (MAE on the 1-9 scale). ``logits`` (B, T, V) and ``mask`` (B, T) are aligned:
+    position t is a real next-token prediction where ``mask[:, t]``. Differentiable."""
+    h = expected_histogram(logits.float().softmax(-1), mask)
+    return (predictor.forward_histogram(h) - target_va).abs().mean()
+
+
 def soft_va_loss(logits: torch.Tensor, ids: torch.Tensor, target_va: torch.Tensor,
                  predictor: MusicVAPredictor, pad_id: int) -> torch.Tensor:
     """Differentiable VA loss: predictor(expected token histogram under the softmax) vs target (MAE)."""
-    probs = logits[:, :-1].float().softmax(-1)
-    h = expected_histogram(probs, _target_mask(ids, pad_id))
-    return (predictor.forward_histogram(h) - target_va).abs().mean()
+    return soft_va_error(logits[:, :-1], _target_mask(ids, pad_id), target_va, predictor)
 
 
 @dataclass(frozen=True)
