@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.bench_realtime import Recorder, match_arrivals
-from engine.clock import CLOCK, CONTINUE, START, ClockFollower
+from engine.clock import CLOCK, CONTINUE, START, ClockFollower, TempoEstimator
 from engine.midi_io import MidiInput, MidiOutput
 from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
@@ -70,7 +70,7 @@ def test_notes_arrive_in_order_and_on_time(jack_server, tok, example_ids):
         assert [p for _, p, _ in got] == [s[3] for s in sent]  # same notes, same order
         # on time: arrival vs schedule, and the beat spacing at 200 BPM, at the receiver
         err = [(arr - due) * 1000 for due, arr in match_arrivals(sent, got)]
-        assert np.median(np.abs(err)) < 2.0, err
+        assert np.median(np.abs(err)) < 2.0, (err, a, b, ticks[:5], ticks[-5:], len(ticks))
         spacing = [((t - got[0][0]) - (s[0] - sent[0][0]) * 0.3) * 1000 for (t, _, _), s in zip(got, sent)]
         assert np.median(np.abs(spacing)) < 2.0, spacing
         assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)  # the end of the 3 bars released all
@@ -120,12 +120,14 @@ def test_follows_daw_clock_notes_on_the_beat_grid(jack_server, tok, example_ids,
         first = next(i for i, (_, m) in enumerate(msgs) if m[0] in (START, CONTINUE))
         ticks = np.array([t for t, m in msgs[first:] if m == [CLOCK]])
         song_tick0 = 0 if position is None else position * 6
-        # The DAW's grid as it arrived at a receiving port: a line through its clocks.
+        # The DAW's grid as it arrived at a receiving port: a robust (Theil-Sen) line through all
+        # its clocks; least squares was pulled off the grid by bursts of clocks that a loaded
+        # JACK dummy server delivered late together.
         k = np.arange(len(ticks)) + song_tick0
-        b, a = np.polyfit(k, ticks, 1)
-        res = np.abs(ticks - (a + b * k))  # refit without clocks the loaded machine held up
-        keep = res <= max(3 * np.median(res), 0.001)
-        b, a = np.polyfit(k[keep], ticks[keep], 1)
+        grid_line = TempoEstimator(window=len(ticks))
+        for i, t in zip(k, ticks):
+            grid_line.add(int(i), float(t))
+        a, b = grid_line.line()
         assert 60 / (24 * b) == pytest.approx(bpm, abs=0.5)
 
         sent = list(stream.timeline)
@@ -137,7 +139,7 @@ def test_follows_daw_clock_notes_on_the_beat_grid(jack_server, tok, example_ids,
         assert round(first_song_beat) % 4 == 0  # started on a DAW bar line
         offset = round(first_song_beat) - sent[0][0]
         err = [(t - (a + b * 24 * (s[0] + offset))) * 1000 for (t, _, _), s in zip(got, sent)]
-        assert np.median(np.abs(err)) < 2.0, err
+        assert np.median(np.abs(err)) < 2.0, (err, a, b, ticks[:5], ticks[-5:], len(ticks))
         assert rec.wait_for(lambda r: r.sounding() == set(), timeout=5)
     finally:
         daw.stop()
