@@ -270,6 +270,8 @@ def write_report(path: Path, results: dict, facts: dict, log=print) -> None:
           "(next section) are scored on what the predictor makes of nearly empty clips. Both VA losses pull "
           "towards the paired clip's label, which is what the pairing ties to the picture (reference row).")
         w("")
+        w("The production model uses the differentiable VA loss as its last training stage; its with/without comparison (hold-out pictures, VA grid, and a check that does not use the predictor) is in assets/models/default/model_card.md.")
+        w("")
 
     gram = [k for k in results if "grammar" in results[k].get("sampled", {})]
     if gram:
