@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from engine.tokenizer import Tokenizer
-from training.va_predictor import (DEFAULT_WEIGHTS, expected_histogram, load_music_va_predictor,
-                                   pearson)
+from training.va_head import pearson
+from training.va_predictor import DEFAULT_WEIGHTS, expected_histogram, load_music_va_predictor
 
 
 @pytest.fixture(scope="module")

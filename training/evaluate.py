@@ -38,7 +38,7 @@ from engine.midi_notes import notes_from_score
 from engine.sampling import DEFAULT_GUIDANCE
 from engine.tokenizer import Tokenizer
 from training import data
-from training.va_head import va_metrics
+from training.va_head import pearson, va_metrics
 
 
 # -- 1. losses ------------------------------------------------------------------------------
@@ -150,8 +150,8 @@ def feature_correlations(feats: list[dict], va: np.ndarray) -> dict:
         for f in FEATURES:
             x = np.array([c[f] for c in feats], np.float64)
             ok = np.isfinite(x)
-            row[f] = (float(np.corrcoef(x[ok], va[ok, d])[0, 1])
-                      if ok.sum() > 2 and x[ok].std() > 0 and va[ok, d].std() > 0 else None)
+            r = pearson(x[ok], va[ok, d]) if ok.sum() > 2 else float("nan")
+            row[f] = None if math.isnan(r) else r
         out[name] = row
     return out
 

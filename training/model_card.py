@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from training.export import write_manifest
-from training.train import load_checkpoint
+from training.train import load_checkpoint, plot_va_curve
 from training.va_head import load_va_head
 
 
@@ -242,12 +242,7 @@ def plot_curves(stages: list[dict], path: Path) -> None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
-        if run["log"].get("train_va"):
-            s, l = zip(*run["log"]["train_va"])
-            ax2 = ax.twinx()
-            ax2.plot(s, l, color="tab:red", alpha=0.6, label="train VA loss")
-            ax2.set_ylabel("VA loss (MAE, 1-9)")
-            ax2.legend(loc="upper right")
+        plot_va_curve(ax, run["log"])
     axes[0][0].set_ylabel("cross-entropy (nats/token)")
     fig.tight_layout()
     fig.savefig(path, dpi=80)

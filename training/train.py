@@ -331,6 +331,16 @@ def load_checkpoint(path: str | Path, device="cpu") -> tuple[MusicModel, dict]:
     return model.eval(), parsed
 
 
+def plot_va_curve(ax, history: dict) -> None:
+    """The VA-loss curve of a run, if it has one, on a second y axis of ``ax``."""
+    if history.get("train_va"):
+        s, l = zip(*history["train_va"])
+        ax2 = ax.twinx()
+        ax2.plot(s, l, color="tab:red", alpha=0.6, label="train VA loss")
+        ax2.set_ylabel("VA loss (MAE, 1-9)")
+        ax2.legend(loc="upper right")
+
+
 def plot_history(history: dict, path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -348,12 +358,7 @@ def plot_history(history: dict, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
-    if history.get("train_va"):
-        s, l = zip(*history["train_va"])
-        ax2 = ax.twinx()
-        ax2.plot(s, l, color="tab:red", alpha=0.6, label="train VA loss (MAE, 1-9)")
-        ax2.set_ylabel("VA loss (MAE on 1-9)")
-        ax2.legend(loc="upper right")
+    plot_va_curve(ax, history)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -43,6 +43,7 @@ from safetensors.torch import load_file, save_file
 
 from engine.tokenizer import Tokenizer
 from engine.va import VA_MAX, VA_MIN
+from training.va_head import va_metrics as head_va_metrics
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "music_va.safetensors"
@@ -275,21 +276,10 @@ def load_music_va_predictor(path: str | Path | None = None, device: str = "cpu")
 # --------------------------------------------------------------------------------------
 # Training on EIMG
 # --------------------------------------------------------------------------------------
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def va_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
-    """MAE and Pearson r per dimension (valence, arousal)."""
+    """MAE and Pearson r per dimension (valence, arousal), and the number of clips."""
     pred, true = np.asarray(pred), np.asarray(true)
-    return {"valence_mae": float(np.abs(pred[:, 0] - true[:, 0]).mean()),
-            "arousal_mae": float(np.abs(pred[:, 1] - true[:, 1]).mean()),
-            "valence_r": pearson(pred[:, 0], true[:, 0]),
-            "arousal_r": pearson(pred[:, 1], true[:, 1]),
-            "n": int(len(true))}
+    return {**head_va_metrics(pred, true), "n": int(len(true))}
 
 
 def eimg_token_data(tok: Tokenizer, seed: int = 0):
