@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# A PyInstaller build (desktop/packaging) has no checkout: its assets/ lies in the bundle's
+# data folder, sys._MEIPASS. Everywhere else the repository root is one level above engine/.
+REPO_ROOT = Path(sys._MEIPASS) if getattr(sys, "frozen", False) else Path(__file__).resolve().parent.parent
 ASSETS = REPO_ROOT / "assets"
 DEFAULT_BUNDLE = ASSETS / "models" / "default"
 EXAMPLES = ASSETS / "examples"
