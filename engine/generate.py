@@ -9,16 +9,14 @@ generator writes ``bars`` bars; the file gets
 * a key signature (the ``--key`` lock, else the key estimated from the notes),
 * a text meta event with the VA used, the source picture, seed and bundle.
 
-Every input is checked before anything is generated, and each file is written to a temporary
-file in the target folder and moved into place with ``os.replace``, so a failure never leaves
-a half-written ``.mid``.
+Every input is checked before anything is generated, and each file is written by
+:func:`engine.files.write_atomic` (temporary file, fsync, rename; the user's normal permissions),
+so a failure never leaves a half-written ``.mid``.
 """
 from __future__ import annotations
 
 import io
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +26,7 @@ import numpy as np
 from symusic import Tempo
 
 from engine.controls import MusicalControls, parse_key
+from engine.files import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
 from engine.generator import Condition, MusicGenerator
 from engine.image import load_image
 from engine.metrics import estimate_key
@@ -95,19 +94,6 @@ def to_midi_bytes(tokenizer, tokens: Sequence[int], bpm: float | None, key_signa
     midi.save(file=buf)
     first_bpm = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
     return buf.getvalue(), key_signature, first_bpm, len(notes)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def generate_files(images: Sequence[str], out: str | Path, *, valence: float | None = None,
