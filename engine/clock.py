@@ -18,6 +18,43 @@ by a busy machine do not pull it). ``b`` is the clock period, so BPM = 60 / (24 
 same line tells when any future beat will sound: a jittery clock gives a steady tempo and a
 steady grid. A gap of more than ``lost_s`` starts a new fit (DAWs that send clock only while
 playing) and, while playing, counts as the DAW stopping.
+
+The follower protocol
+---------------------
+What :class:`engine.stream.LiveStream` reads from ``clock=`` (``ClockFollower`` here; the OSC
+transport followers in :mod:`engine.daw` implement the same names). Any thread may read them;
+the follower's own thread (or whoever feeds it) writes them. Times are seconds on the stream's
+time source (``time.monotonic`` unless ``LiveStream(time_source=...)`` says otherwise); beats are
+quarter notes counted from the DAW's song start.
+
+=============================  ============================================================
+``following``                  class attribute ``True`` (``InternalClock.following`` is False)
+``running -> bool``            the DAW's transport is playing
+``ready -> bool``              playing, with a tempo known well enough to schedule on
+``generation -> int``          changes at every Start / Continue / Stop / locate: playback
+                               then stops, ends every note and realigns on the next bar
+``bpm -> float | None``        the DAW's tempo (None: not known yet)
+``beats_per_bar -> float``     the DAW's bar length in beats (bar lines = its multiples)
+``time_of(beat) -> float|None``  when song beat ``beat`` sounds; None while not running
+``beat_at(t) -> float|None``   the song beat sounding at time ``t``; None while not running
+``next_bar(not_before)``       the first bar line (song beat) sounding at or after time
+                               ``not_before``; None while not ``ready``
+``status -> str``              one line for the user ("following the DAW at 120.0 BPM")
+``start() -> self``, ``close()``  start / stop the follower's own thread (``close`` idempotent);
+                               also a context manager
+=============================  ============================================================
+
+``time_of`` and ``beat_at`` must be inverse and increasing while running; ``generation`` must
+change whenever they jump (a locate), never otherwise. tests/test_scheduling.py drives
+LiveStream with ``ClockFollower.handle`` on a virtual clock; a new follower can be checked
+the same way.
+
+Time sources
+------------
+:class:`SystemTime` is the stream's default time source: ``now()`` is ``time.monotonic`` and
+``wait_until`` sleeps until shortly before the time, then spins. :class:`engine.virtual.VirtualTime`
+implements the same four methods on a virtual clock, so tests (and the soak) run the real
+playback code exactly and faster than real time.
 """
 from __future__ import annotations
 
@@ -31,6 +68,50 @@ from engine.midi_io import MidiInput
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+
+
+class SystemTime:
+    """Real time for :class:`engine.stream.LiveStream`: the time source protocol is
+
+    * ``now() -> float``: seconds on a monotonic clock;
+    * ``wait_until(t, stop) -> bool``: wait towards ``t``; True once ``now() >= t``. It may
+      return False early (here: after at most ``max_sleep_s``, so the caller re-polls its
+      queue, pause and transport) and returns early when ``stop`` (a threading.Event) is set;
+    * ``idle(seconds, stop)``: nothing to do until another thread makes progress (new events,
+      resume, a DAW message): wait about ``seconds`` (None: the caller's default poll);
+    * ``notify()``: this thread made progress others may wait for (a no-op here: waiters poll);
+    * ``started(thread)``: a thread taking part in the stream has started (a no-op here).
+
+    Sleeping until ``spin_s`` before an event and spinning the rest keeps the OS scheduler's
+    wake-up latency out of note timing."""
+
+    def __init__(self, spin_s: float = 0.0015, max_sleep_s: float = 0.004, idle_s: float = 0.002):
+        self.spin_s, self.max_sleep_s, self.idle_s = spin_s, max_sleep_s, idle_s
+
+    now = staticmethod(time.monotonic)
+
+    def wait_until(self, t: float, stop: threading.Event | None = None) -> bool:
+        monotonic = time.monotonic
+        wait = t - monotonic()
+        if wait > self.spin_s:
+            time.sleep(min(wait - self.spin_s, self.max_sleep_s))
+            return monotonic() >= t
+        while monotonic() < t:
+            pass
+        return True
+
+    def idle(self, seconds: float | None, stop: threading.Event | None = None) -> None:
+        seconds = self.idle_s if seconds is None else seconds
+        if stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def notify(self) -> None:
+        pass
+
+    def started(self, thread: threading.Thread) -> None:
+        pass
 
 
 def check_bpm(bpm: float) -> float:
