@@ -1,0 +1,465 @@
+"""EngineBridge: the one QObject that owns the engine and turns its threads' news into Qt signals.
+
+The engine is Qt-free (Frescobaldi/friture style); this is its thin adapter. It owns the
+:class:`MusicGenerator`, the :class:`LiveStream`, the :class:`MidiOutput`, the
+:class:`ClockFollower` and the :class:`WebcamVA`. Threads:
+
+* **UI thread**: calls the public methods here; they never block. Steering a running stream
+  (``LiveStream.set_va`` / ``steer``) only queues a value for the decoder's next bar.
+* **one engine worker** (a single-thread executor): everything slow or blocking, in order —
+  loading and verifying the bundle, opening ONNX sessions, decoding and analysing pictures,
+  opening MIDI ports and cameras, starting and stopping streams, writing takes. Results come
+  back through ``_deliver``, a signal, so they are handled on the UI thread (queued).
+* **the engine's own threads** (decoder, playback, status notifier, webcam, clock follower,
+  port monitor): they only call plain Python callbacks that emit signals or store a value;
+  the real-time playback thread never sees Qt at all (it talks to a :class:`FanOut`).
+
+The UI reads live state (playhead, played notes, look-ahead, clock, port) with timers; see
+:meth:`snapshot`.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from desktop.taps import FanOut, LookaheadTee
+
+NEUTRAL_VA = (5.0, 5.0)
+
+
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def midi_hint() -> str:
+    """How to get a MIDI system on this OS (one line)."""
+    if sys.platform == "win32":
+        return "install loopMIDI (or Windows MIDI Services), create a port, then choose it in the port list"
+    if sys.platform == "darwin":
+        return "CoreMIDI is part of macOS: check Audio MIDI Setup, or start JACK"
+    return "load the ALSA sequencer (sudo modprobe snd-seq) or start a JACK server (e.g. QjackCtl)"
+
+
+@dataclass
+class Snapshot:
+    """What the timers read from the running engine (plain copies; safe on the UI thread)."""
+    playing: bool = False
+    playhead: float = 0.0
+    bpm: float | None = None
+    played_notes: list = None
+    played_bars: list = None
+    status: str = ""
+
+
+class EngineBridge(QObject):
+    loadProgress = pyqtSignal(int, str)  # percent, what is happening
+    modelReady = pyqtSignal(str)  # bundle name
+    modelFailed = pyqtSignal(str)  # one line
+    message = pyqtSignal(str, str)  # level ("info" | "warning" | "error"), one line
+    streamStatus = pyqtSignal(str)  # LiveStream status lines
+    playingChanged = pyqtSignal(bool)
+    pictureAnalyzed = pyqtSignal(object, float, float, str)  # RGB uint8, valence, arousal, name
+    cameraVA = pyqtSignal(float, float)  # smoothed VA from the webcam
+    cameraRunning = pyqtSignal(bool)
+    portsListed = pyqtSignal(list, str)  # output port names, error ("" if fine)
+    takeCaptured = pyqtSignal(object)  # Path of the new take
+    _deliver = pyqtSignal(object, object)  # (callback, result): run callback(result) on the UI thread
+
+    def __init__(self, bundle=None, midi_api: str | None = None, port_name: str = "Moodroll",
+                 clock_name: str = "Moodroll Clock In", threads: int | None = None, parent=None):
+        super().__init__(parent)
+        self.bundle_path, self.midi_api, self.threads = bundle, midi_api, threads
+        self.port_name, self.clock_name = port_name, clock_name
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="moodroll-engine")
+        self._deliver.connect(lambda cb, res: cb(res))
+        self.gen = None  # MusicGenerator, once loaded
+        self.stream = None  # the LiveStream now playing
+        self.tee: LookaheadTee | None = None
+        self.fan = FanOut()
+        self.output = None  # MidiOutput
+        self.port_choice: str | None = None  # None = our virtual port
+        self.preview = None  # the built-in preview synth (a MidiOutput-like sink), when on
+        self.follower = None
+        self._clock_in = None
+        self.sync = False
+        self.webcam = None
+        self.frame = None  # latest webcam frame (RGB, small), written by the webcam thread
+        self.picture_va: tuple[float, float] | None = None
+        self.picture_tokens = None
+        self.target_va: tuple[float, float] | None = None  # the puck, when the user overrides
+        from engine.controls import MusicalControls
+        from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+
+        self.user_controls = MusicalControls(time_signature=(4, 4))
+        self.sampling = SamplingOptions(guidance=DEFAULT_GUIDANCE)
+        self.user_bpm: float | None = None  # None: the tempo the emotion plan suggests
+        self._pending_image = None
+        self._closed = False
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _run(self, fn, done=None, failed=None) -> None:
+        """Run ``fn()`` on the engine worker; ``done(result)`` / ``failed(line)`` on the UI thread."""
+        if self._closed:
+            return
+
+        def job():
+            try:
+                res = fn()
+            except BaseException as e:  # noqa: BLE001 - every failure becomes one line in the window
+                if not isinstance(e, (ValueError, OSError, RuntimeError)):
+                    traceback.print_exc()
+                line = first_line(e)
+                self._deliver.emit(failed or (lambda m: self.message.emit("error", m)), line)
+                return
+            if done is not None:
+                self._deliver.emit(done, res)
+
+        self._worker.submit(job)
+
+    def call_soon(self, fn) -> None:
+        """Run ``fn`` on the engine worker after what is queued (tests wait on this too)."""
+        self._run(fn)
+
+    # -- model -------------------------------------------------------------------------------
+    def load_model(self) -> None:
+        def load():
+            from engine.bundle import load_bundle
+            from engine.generator import MusicGenerator
+            from engine.runtime import Runtime
+
+            self.loadProgress.emit(5, "checking the model bundle (SHA-256)")
+            bundle = load_bundle(self.bundle_path)
+            self.loadProgress.emit(40, f"opening {bundle.name}: decoder")
+            rt = Runtime(bundle, device="auto", threads=self.threads)
+            self.loadProgress.emit(70, "opening the image encoder")
+            rt.image_encoder  # noqa: B018 - open the session now, not on the first picture
+            self.loadProgress.emit(90, "preparing the generator")
+            return MusicGenerator(bundle, self.sampling, runtime=rt)
+
+        def ready(gen):
+            self.gen = gen
+            self.loadProgress.emit(100, "model ready")
+            self.modelReady.emit(gen.bundle.name)
+            if self._pending_image is not None:
+                path, self._pending_image = self._pending_image, None
+                self.open_image(path)
+
+        self._run(load, ready, lambda m: self.modelFailed.emit(m))
+
+    # -- the condition -------------------------------------------------------------------------
+    def condition(self):
+        from engine.generator import Condition
+
+        v, a = self.va()
+        return Condition(v, a, self.picture_tokens)
+
+    def va(self) -> tuple[float, float]:
+        return self.target_va or self.picture_va or NEUTRAL_VA
+
+    def effective(self):
+        """(controls, bpm, one-line description) for the current VA: the user's controls, with
+        what they left open filled by the emotion attribute plan (engine.emotion.attributes)."""
+        from dataclasses import replace
+
+        user = self.user_controls
+        if user.time_signature is None:
+            user = replace(user, time_signature=(4, 4))  # bars line up with the DAW's
+        try:
+            from engine.emotion.attributes import apply_attributes, attributes_for
+        except ImportError:
+            bpm = user.bpm or self.user_bpm or 110.0
+            return user, bpm, f"{user.key or 'any key'} · {bpm:.0f} BPM"
+        plan = attributes_for(*self.va())
+        if self.user_bpm is not None and user.bpm is None:
+            user = replace(user, bpm=self.user_bpm)
+        controls = apply_attributes(plan, user)
+        bpm = float(controls.bpm or plan.bpm)
+        return controls, bpm, f"{controls.key or 'any key'} · {bpm:.0f} BPM · {plan.density_word}"
+
+    def _steer(self) -> None:
+        """Send the condition and the controls it implies to the running stream (next bar)."""
+        controls, bpm, _ = self.effective()
+        s = self.stream
+        if s is not None and s.running:
+            s.steer(condition=self.condition(), controls=controls, sampling=self.sampling)
+            if s.follower is None and abs(bpm - (s.bpm or bpm)) > 1e-6:
+                s.clock.set_tempo(bpm)  # continuous: earlier beats keep their times
+
+    def set_target(self, va: tuple[float, float] | None) -> None:
+        """The puck: a VA the user chose (None = follow the picture). From the next bar."""
+        self.target_va = None if va is None else (float(va[0]), float(va[1]))
+        self._steer()
+
+    def set_controls(self, controls, sampling=None, bpm: float | None = None) -> None:
+        """The user's controls / sampling / tempo (None = the emotion's); from the next bar."""
+        self.user_controls = controls
+        if sampling is not None:
+            self.sampling = sampling
+        self.user_bpm = bpm
+        self._steer()
+
+    # -- pictures -------------------------------------------------------------------------------
+    def open_image(self, source, name: str | None = None) -> None:
+        """A path or encoded bytes: decode and analyse on the worker; ``pictureAnalyzed`` after."""
+        label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "pasted picture")
+        if self.gen is None:
+            self._pending_image = source
+            self.message.emit("info", f"{label}: analysed once the model has loaded")
+            return
+
+        def analyse():
+            from engine.image import load_image
+
+            rgb = load_image(source)
+            tokens, (v, a) = self.gen.analyze_image(rgb)
+            return rgb, tokens, v, a
+
+        def done(res):
+            rgb, tokens, v, a = res
+            self.stop_camera()
+            self.picture_va, self.picture_tokens = (v, a), tokens
+            self._steer()
+            self.pictureAnalyzed.emit(rgb, v, a, label)
+
+        self._run(analyse, done)
+
+    # -- webcam -------------------------------------------------------------------------------
+    def start_camera(self, source) -> None:
+        """A camera number or a video file (looped). Opening happens on the worker."""
+        if self.gen is None:
+            self.message.emit("warning", "the model is still loading: start the camera in a moment")
+            return
+        self.stop_camera()
+        from engine.webcam import WebcamVA
+
+        gen = self.gen
+        is_file = not str(source).strip().isdigit()
+
+        def analyse(rgb):  # webcam thread: keep a small copy of the frame for the view
+            import cv2
+
+            h, w = rgb.shape[:2]
+            self.frame = cv2.resize(rgb, (320, max(1, round(320 * h / w))), interpolation=cv2.INTER_AREA)
+            return gen.analyze_image(rgb)
+
+        def update(va, tokens):  # webcam thread
+            self.picture_tokens = tokens
+            self.cameraVA.emit(float(va[0]), float(va[1]))
+
+        def open_cam():
+            return WebcamVA(source, analyse, update, fps=4.0, loop=is_file).start()
+
+        def done(cam):
+            if self._closed:
+                cam.stop()
+                return
+            self.webcam = cam
+            self.cameraRunning.emit(True)
+
+        def failed(line):
+            self.message.emit("error", line)
+            self.cameraRunning.emit(False)
+
+        self._run(open_cam, done, failed)
+
+    def on_camera_va(self, v: float, a: float) -> None:
+        self.picture_va = (v, a)
+        self._steer()
+
+    def stop_camera(self) -> None:
+        cam, self.webcam = self.webcam, None
+        if cam is not None:
+            self._run(cam.stop)
+            self.cameraRunning.emit(False)
+
+    # -- MIDI ports -----------------------------------------------------------------------------
+    def list_ports(self) -> None:
+        def probe():
+            from engine.midi_io import list_ports, resolve_api
+
+            table = list_ports(self.midi_api) if self.midi_api else {a: v for a, v in list_ports().items()
+                                                                        if a in resolve_api()}
+            names, errors = [], []
+            for api, ports in table.items():
+                if "error" in ports:
+                    errors.append(ports["error"])
+                else:
+                    names += [p for p in ports["outputs"] if not p.split(":")[0].startswith(self.port_name)]
+            ok = any("error" not in p for p in table.values())
+            return names, "" if ok else f"no MIDI system ({'; '.join(errors) or 'none found'}): {midi_hint()}"
+
+        self._run(probe, lambda res: self.portsListed.emit(*res),
+                  lambda m: self.portsListed.emit([], f"{m}: {midi_hint()}"))
+
+    def choose_port(self, name: str | None) -> None:
+        """None = our virtual port; else an existing port. Reopened now (also while playing)."""
+        if name == self.port_choice and self.output is not None:
+            return
+        self.port_choice = name
+        if self.output is not None:
+            self._run(self._open_output, lambda _: self.message.emit("info", self.output.status if self.output else ""))
+
+    def _open_output(self):
+        """Worker: (re)open the chosen port and swap it into the FanOut; returns the port or None."""
+        from engine.midi_io import MidiOutput, MidiPortError
+
+        old = self.output
+        try:
+            new = MidiOutput(self.port_choice, api=self.midi_api, name=self.port_name)
+        except MidiPortError as e:
+            new = None
+            self.message.emit("error", f"{first_line(e)}. {midi_hint()}" +
+                              ("; the preview sound goes on" if self.preview is not None else ""))
+        self.output = new
+        self._rewire()
+        if old is not None:
+            old.close()  # all notes off first
+        return new
+
+    def set_preview(self, sink) -> None:
+        """The built-in preview synth (a MidiOutput-like sink), or None to turn it off."""
+        old, self.preview = self.preview, sink
+        self._rewire()
+        if old is not None and old is not sink:
+            old.all_notes_off()
+
+    def _rewire(self) -> None:
+        sinks = [s for s in (self.output, self.preview) if s is not None]
+        gone = [s for s in self.fan.sinks if s not in sinks]
+        self.fan.sinks = sinks  # one assignment: the playback thread sees the old or the new list
+        for s in gone:
+            s.all_notes_off()
+
+    # -- DAW clock ------------------------------------------------------------------------------
+    def set_sync(self, on: bool) -> None:
+        """Follow the DAW's MIDI clock on a virtual input port (restarts a playing stream)."""
+        on = bool(on)
+        if on == self.sync:
+            return
+        self.sync = on
+        playing = self.stream is not None and self.stream.running
+
+        def switch():
+            from engine.clock import ClockFollower
+            from engine.midi_io import MidiInput
+
+            self._stop_stream()
+            if self.follower is not None:
+                self.follower.close()
+                self._clock_in.close()
+                self.follower = self._clock_in = None
+            if on:
+                self._clock_in = MidiInput(None, api=self.midi_api, name=self.clock_name)
+                self.follower = ClockFollower(self._clock_in).start()
+            return playing
+
+        self._run(switch, lambda was: self.play() if was else self.playingChanged.emit(False),
+                  lambda m: self.message.emit("error", f"Sync to DAW: {m}. {midi_hint()}"))
+
+    # -- transport ------------------------------------------------------------------------------
+    def play(self) -> None:
+        if self.gen is None:
+            self.message.emit("warning", "the model is still loading: Play starts once it is ready")
+            return
+        if self.stream is not None and self.stream.running:
+            return
+        condition, sampling = self.condition(), self.sampling
+        controls, bpm, _ = self.effective()
+
+        def start():
+            from engine.stream import LiveStream, StreamOptions
+
+            self._stop_stream()
+            if self.output is None:
+                self._open_output()
+            if not self.fan.sinks:
+                raise RuntimeError(f"nothing to play to: no MIDI port and no preview sound. {midi_hint()}")
+            gen = self.gen
+            gen.reset()
+            gen.set_controls(controls)
+            gen.set_sampling(sampling)
+            gen.set_condition(condition)
+            tee = LookaheadTee(gen)
+            options = StreamOptions(bpm=None if self.follower else bpm, default_bpm=bpm)
+            stream = LiveStream(tee, gen.tokenizer, self.fan, clock=self.follower, options=options,
+                                on_status=self.streamStatus.emit)
+            self.tee, self.stream = tee, stream
+            stream.start()
+            return stream
+
+        self._run(start, lambda _: self.playingChanged.emit(True))
+
+    def stop(self, then=None) -> None:
+        def stop():
+            return self._stop_stream()
+
+        def done(stream):
+            self.playingChanged.emit(False)
+            if then is not None:
+                then(stream)
+
+        self._run(stop, done)
+
+    def _stop_stream(self):
+        s = self.stream
+        if s is not None:
+            s.stop()
+        return s
+
+    def capture(self, path: Path, bars: int, stream=None) -> None:
+        """Write the last ``bars`` played bars to ``path`` on the worker; ``takeCaptured`` after."""
+        s = stream or self.stream
+
+        def write():
+            if s is None:
+                raise ValueError("nothing to capture yet: press Play first")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return s.capture(path, bars)
+
+        self._run(write, self.takeCaptured.emit)
+
+    # -- what the timers read -------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        s = self.stream
+        if s is None:
+            return Snapshot(played_notes=[], played_bars=[])
+        return Snapshot(playing=s.running, playhead=s.playhead, bpm=s.bpm, played_notes=list(s.played_notes),
+                        played_bars=list(s.played_bars), status=s.status)
+
+    def clock_state(self) -> tuple[str, float | None, bool]:
+        f = self.follower
+        if f is None:
+            return "", None, False
+        return f.status, f.bpm, f.ready
+
+    def port_status(self) -> tuple[str, bool]:
+        o = self.output
+        if o is None:
+            return ("no MIDI port" if self.preview is None else "preview sound only"), False
+        return o.status, o.connected
+
+    # -- shutdown --------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Close everything now (window closing): the stream stops with all notes off."""
+        self._closed = True
+        s, cam = self.stream, self.webcam
+        if s is not None:
+            s.stop()  # joins its threads; all notes off
+        if cam is not None:
+            cam.stop()
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        for obj in (self.follower, self._clock_in, self.output, self.preview):
+            close = getattr(obj, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+        self.fan.all_notes_off()

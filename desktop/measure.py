@@ -1,0 +1,137 @@
+"""Measure the app as a user meets it: time to window, time to first note, UI-thread stalls.
+
+    python -m desktop.measure [--bundle DIR] [--seconds 60] [--image PICTURE] [--shot docs/figures/app.png]
+
+Runs the real window (offscreen or under xvfb-run) on a private JACK server with a receiving
+port, and prints one JSON object:
+
+* ``time_to_window_s``: process start -> the window's first paint (the model still loading);
+* ``model_ready_s``: process start -> the model loaded (background thread);
+* ``first_note_s``: Play pressed -> the first note-on arriving at the receiving port;
+* ``ui_stall_max_ms`` / ``ui_stall_p99_ms``: a 5 ms QTimer heartbeat on the UI thread while
+  playing for ``--seconds``; a stall is how late a beat came beyond its 5 ms period;
+* ``notes_received``, ``stuck_after_stop`` (notes still sounding after Stop; must be 0).
+
+With ``--shot`` it also saves ``widget.grab()`` of the window while playing.
+"""
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m desktop.measure")
+    p.add_argument("--bundle")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--image", default=str(Path(__file__).resolve().parent.parent / "assets/examples/sunrise.jpg"))
+    p.add_argument("--shot", help="save a screenshot of the playing window here (PNG)")
+    p.add_argument("--threads", type=int)
+    args = p.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PyQt6.QtCore import QEventLoop, QObject, QSettings, QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from engine.bench_realtime import JackServer, Recorder
+
+    with JackServer() as jack:
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        from desktop import theme
+        from desktop.app import MainWindow
+
+        theme.apply(app)
+        tmp = Path(tempfile.mkdtemp(prefix="moodroll-measure-"))
+        settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+        synth = Recorder(None, api="jack", name="Measure Synth")
+        win = MainWindow(bundle=args.bundle, settings=settings, midi_api="jack", port_name="Moodroll measure",
+                         takes_dir=tmp / "takes", threads=args.threads)
+        painted = {}
+
+        class FirstPaint(QObject):
+            def eventFilter(self, obj, ev):
+                if ev.type() == ev.Type.Paint and "t" not in painted:
+                    painted["t"] = time.perf_counter()
+                return False
+
+        f = FirstPaint()
+        win.installEventFilter(f)
+        win.show()
+
+        def wait(pred, timeout):
+            end = time.monotonic() + timeout
+            while not pred() and time.monotonic() < end:
+                app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+                time.sleep(0.002)
+            return pred()
+
+        wait(lambda: "t" in painted, 30)
+        ready = {}
+        win.bridge.modelReady.connect(lambda _n: ready.setdefault("t", time.perf_counter()))
+        assert wait(lambda: win.bridge.gen is not None, 300), "the model did not load"
+        ready.setdefault("t", time.perf_counter())
+        win.transport.set_ports([], None)
+        win.bridge.port_choice = "Measure Synth"
+        win.open_image(args.image)
+        wait(lambda: win.pad.picture_va is not None, 60)
+        t_play = time.perf_counter()
+        t_play_mono = time.monotonic()
+        win.transport.playButton.click()
+        assert wait(lambda: synth.note_ons(), 60), "no note arrived"
+        first_note = synth.note_ons()[0][0] - t_play_mono
+
+        gaps, last = [], [time.perf_counter()]
+
+        def beat():
+            now = time.perf_counter()
+            gaps.append((now - last[0]) * 1000.0 - 5.0)
+            last[0] = now
+
+        hb = QTimer(interval=5, timeout=beat)
+        hb.setTimerType(hb.timerType().PreciseTimer)
+        hb.start()
+        shot_at = time.monotonic() + min(args.seconds * 0.5, 12.0)
+        end = time.monotonic() + args.seconds
+        shot_done = False
+        while time.monotonic() < end:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.001)
+            if args.shot and not shot_done and time.monotonic() >= shot_at:
+                last_before = time.perf_counter()
+                win.grab().save(args.shot)
+                shot_done = True
+                last[0] += time.perf_counter() - last_before  # the screenshot is not the app's stall
+        hb.stop()
+        win.transport.stopButton.click()
+        wait(lambda: not win.transport.playButton.isChecked(), 30)
+        wait(lambda: synth.sounding() == set(), 5)
+        gaps.sort()
+        out = {
+            "time_to_window_s": round(painted.get("t", float("nan")) - T0, 3),
+            "model_ready_s": round(ready["t"] - T0, 3),
+            "first_note_s": round(first_note, 3),
+            "ui_stall_max_ms": round(max(gaps), 1) if gaps else None,
+            "ui_stall_p99_ms": round(gaps[int(0.99 * (len(gaps) - 1))], 1) if gaps else None,
+            "heartbeats": len(gaps),
+            "seconds_played": args.seconds,
+            "notes_received": len(synth.note_ons()),
+            "stuck_after_stop": len(synth.sounding()),
+            "bundle": win.bridge.gen.bundle.name,
+            "play_clicked_at_s": round(t_play - T0, 3),
+        }
+        win.close()
+        synth.close()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

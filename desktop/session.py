@@ -1,0 +1,263 @@
+"""What happens when the user acts, and what the timers show: the main window's controller.
+
+Kept apart from :mod:`desktop.app` (layout) and :mod:`desktop.bridge` (engine objects): here
+are the reactions — play, stop, capture, steer, sync, ports — and the two timer callbacks:
+:meth:`tick` (30 Hz: piano roll, webcam frame, once per played bar the heard VA and the
+phrase autosave) and :meth:`slow_tick` (4 Hz: clock lock, port state, stream errors).
+Autosave: every ``PHRASE_BARS`` played bars, at Stop and when the port vanishes, the phrase
+is written as a take by DESK-B's :class:`engine.takes.PhraseAutosave` on the engine worker.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from desktop.bridge import first_line
+
+PHRASE_BARS = 8
+
+
+class Session:
+    def __init__(self, win, takes_dir: Path):
+        self.win, self.bridge = win, win.bridge
+        self.takes_dir = Path(takes_dir)
+        self.store = None  # engine.takes.TakeStore, opened on the worker
+        self.autosave = None  # PhraseAutosave of the stream now playing
+        self.source_name = "VA"
+        self._bars_seen = 0
+        self._stream = None
+        self._port_ok = True
+        self._frame_shown = None
+        self.bridge.call_soon(self._open_store)
+        self.bridge.takeCaptured.connect(self._take_added)
+
+    # -- takes ----------------------------------------------------------------------------------
+    def _open_store(self):
+        from engine.takes import TakeStore, TakeError
+
+        try:
+            self.store = TakeStore(self.takes_dir)
+        except TakeError as e:
+            self.bridge.message.emit("error", f"{e}; takes are not saved until you choose another folder")
+            return
+        takes = self.store.list()[:200]
+        self.bridge._deliver.emit(self._show_takes, takes)
+
+    def _show_takes(self, takes) -> None:
+        panel = self.win.takes
+        if hasattr(panel, "set_takes"):
+            panel.set_takes(takes)
+        elif hasattr(panel, "add_take"):
+            for t in reversed(takes):
+                panel.add_take(t)
+
+    def _take_added(self, take) -> None:
+        if take is None:
+            return
+        if hasattr(self.win.takes, "add_take"):
+            self.win.takes.add_take(take)
+        bars = getattr(take, "bars", None)
+        self.win.show_message("info", f"saved take {Path(take.path).name}" + (f" ({bars} bars)" if bars else ""))
+
+    def _meta(self):
+        from engine.takes import TakeMeta
+
+        v, a = self.bridge.va()
+        controls, bpm, _ = self.bridge.effective()
+        return TakeMeta(valence=round(v, 2), arousal=round(a, 2), key=controls.key, bpm=bpm,
+                        source=self.source_name, seed=self.bridge.sampling.seed)
+
+    def capture(self, bars: int) -> None:
+        stream, meta = self.bridge.stream, self._meta()
+
+        def write():
+            from engine.stream import CaptureError
+
+            if self.store is None:
+                raise ValueError("no takes folder: takes cannot be saved")
+            if stream is None:
+                raise CaptureError("nothing to capture yet: press Play first")
+            return self.store.capture(stream, bars, meta, prefix="capture")
+
+        self.bridge._run(write, self.bridge.takeCaptured.emit)
+
+    def _autosave(self, final: bool = False) -> None:
+        auto = self.autosave
+        if auto is None:
+            return
+        self.bridge._run(auto.flush if final else auto.poll, self.bridge.takeCaptured.emit)
+
+    # -- transport ----------------------------------------------------------------------------
+    def play(self) -> None:
+        self.win.roll.clear()
+        self.win.pad.clear_trail()
+        self.bridge.play()
+
+    def stop(self) -> None:
+        self.bridge.stop(then=lambda _s: self._autosave(final=True))
+
+    def playing_changed(self, playing: bool) -> None:
+        self.win.transport.set_playing(playing)
+        s = self.bridge.stream
+        if playing and s is not None and s is not self._stream:
+            from engine.takes import PhraseAutosave
+
+            self._stream, self._bars_seen = s, 0
+            self.autosave = PhraseAutosave(self.store, s, PHRASE_BARS, self._meta) if self.store else None
+
+    def stream_status(self, line: str) -> None:
+        self.win.show_message("warning" if "behind" in line else "info", line)
+
+    def sync_toggled(self, on: bool) -> None:
+        self.bridge.set_sync(on)
+
+    def port_chosen(self, name) -> None:
+        self.bridge.choose_port(name)
+
+    def ports_listed(self, names: list, error: str) -> None:
+        self.win.transport.set_ports(names, self.bridge.port_choice)
+        if error:
+            self.win.show_message("error", error)
+
+    # -- steering -----------------------------------------------------------------------------
+    def model_ready(self, name: str) -> None:
+        dt = __import__("time").perf_counter() - self.win.t_created
+        self.win.show_message("info", f"model {name} ready ({dt:.1f} s): drop a picture or press Play")
+        self._update_attributes()
+
+    def model_failed(self, line: str) -> None:
+        self.win.progress.hide()
+        self.win.show_message("error", f"the model could not be loaded: {line}. Reinstall Moodroll or "
+                                       "choose another bundle (moodroll app --bundle FOLDER)")
+
+    def picture_analyzed(self, rgb, v: float, a: float, name: str) -> None:
+        self.source_name = name
+        self.win.source.show_picture(rgb, v, a, name)
+        self.win.pad.set_picture_va(v, a)
+        self._update_attributes()
+        self.win.show_message("info", f"{name}: valence {v:.1f}, arousal {a:.1f}"
+                              + (" — heard from the next bar" if self.bridge.stream and self.bridge.stream.running else ""))
+
+    def camera_toggled(self, source) -> None:
+        if source is None:
+            self.bridge.stop_camera()
+        else:
+            self.source_name = "webcam"
+            self.win.settings.setValue("camera", source)
+            self.bridge.start_camera(source)
+
+    def camera_va(self, v: float, a: float) -> None:
+        self.bridge.on_camera_va(v, a)
+        self.win.pad.set_picture_va(v, a)
+        self.win.source.set_va_caption(v, a, "webcam")
+        self._update_attributes()
+
+    def target_changed(self, va) -> None:
+        self.bridge.set_target(va)
+        self._update_attributes()
+
+    def controls_changed(self, *_a) -> None:
+        c = self.win.controls
+        try:
+            controls, sampling = c.controls(), c.sampling()
+        except ValueError as e:
+            self.win.show_message("error", first_line(e))
+            return
+        bpm = getattr(c, "bpm", lambda: None)()
+        self.bridge.set_controls(controls, sampling, bpm)
+        self._update_attributes()
+
+    def _update_attributes(self) -> None:
+        try:
+            _, _, text = self.bridge.effective()
+        except ValueError as e:
+            text = first_line(e)
+        self.win.attributesLabel.setText(text)
+
+    # -- timers -------------------------------------------------------------------------------
+    def tick(self) -> None:
+        b, win = self.bridge, self.win
+        frame = b.frame
+        if frame is not None and frame is not self._frame_shown and b.webcam is not None:
+            self._frame_shown = frame
+            win.source.dropZone.show_rgb(frame)
+        s = b.stream
+        if s is None:
+            return
+        notes, bars = b.tee.drain() if b.tee is not None else ([], [])
+        played = list(s.played_notes)
+        win.roll.set_state(s.playhead, played, notes, bars, s.beats_per_bar)
+        n_bars = len(s.played_bars)
+        if n_bars != self._bars_seen and s is self._stream:
+            self._bars_seen = n_bars
+            self._bar_played(s, played)
+
+    def _bar_played(self, s, played: list) -> None:
+        bars = list(s.played_bars)
+        if len(bars) >= 2:
+            start = bars[max(0, len(bars) - 3)][1]
+            recent = [n for n in played if n[0] >= start]
+            try:
+                from engine.emotion.judge import estimate_va
+
+                va = estimate_va(recent, s.bpm or 110.0)
+            except (ImportError, FileNotFoundError, ValueError):
+                va = None
+            if va is not None:
+                self.win.pad.add_heard(*va)
+                self.win.heardLabel.setText(f"heard: valence {va[0]:.1f} · arousal {va[1]:.1f}")
+        if self.autosave is not None and self.autosave.pending_bars() >= PHRASE_BARS:
+            self._autosave()
+
+    def slow_tick(self) -> None:
+        b, t = self.bridge, self.win.transport
+        t.set_sync_state(*b.clock_state())
+        status, connected = b.port_status()
+        self.win.portLabel.setText(("● " if connected else "○ ") + status)
+        s = b.stream
+        if connected != self._port_ok:
+            self._port_ok = connected
+            if not connected and b.output is not None:
+                self.win.show_message("error", f"{status} (notes off; it is reopened when it comes back)")
+                self._autosave(final=True)
+        if s is not None and s is self._stream and not s.running and t.playButton.isChecked():
+            t.set_playing(False)
+            if s.error is not None:
+                self.win.show_message("error", f"playback stopped: {first_line(s.error)}")
+            self._autosave(final=True)
+        cam = b.webcam
+        if cam is not None and cam.error is not None:
+            self.win.show_message("error", f"webcam: {first_line(cam.error)}")
+            b.stop_camera()
+
+    # -- settings -----------------------------------------------------------------------------
+    def restore(self, st) -> None:
+        port = st.value("port", "") or None
+        self.bridge.port_choice = port
+        self.win.transport.set_ports([], port)
+        self.win.transport.barsSpin.setValue(int(st.value("capture_bars", 8)))
+        cam = st.value("camera", 0)
+        self.win.source.set_camera(int(cam) if str(cam).isdigit() else cam)
+        if hasattr(self.win.controls, "load"):
+            self.win.controls.load(st)
+            self.controls_changed()
+        if st.value("tempo_mode", "own") == "daw":
+            self.win.transport.syncButton.setChecked(True)  # -> set_sync via the toggled signal
+
+    def save(self, st) -> None:
+        st.setValue("port", self.bridge.port_choice or "")
+        st.setValue("tempo_mode", "daw" if self.bridge.sync else "own")
+        st.setValue("takes_folder", str(self.takes_dir))
+        st.setValue("capture_bars", self.win.transport.barsSpin.value())
+        if hasattr(self.win.controls, "save"):
+            self.win.controls.save(st)
+
+    def close(self) -> None:
+        """Window closing: stop now (all notes off), then save the last phrase (a small write)."""
+        s = self.bridge.stream
+        if s is not None:
+            s.stop()
+        if self.autosave is not None:
+            try:
+                self.autosave.flush()
+            except Exception as e:  # noqa: BLE001 - closing must go on; the reason is printed
+                print(f"moodroll: the last phrase was not saved: {first_line(e)}")

@@ -1,0 +1,104 @@
+"""Qt-free taps on the engine's threads: what the decoder wrote ahead, and one output for many sinks.
+
+:class:`LookaheadTee` wraps the token source of a :class:`engine.stream.LiveStream` (normally a
+:class:`engine.generator.MusicGenerator`). On the decoder thread, after every token, it copies
+the note events that token completed (``gen.last_events``) into a bounded deque, and logs which
+condition the token was sampled under. The UI thread drains the deque with a timer: the piano
+roll's decoded look-ahead. Nothing here touches Qt, takes a lock the playback thread waits
+for, or blocks: ``deque.append`` / ``popleft`` are atomic under the GIL.
+
+:class:`FanOut` is one output with the :class:`engine.midi_io.MidiOutput` interface that sends
+to several sinks (the MIDI port and the built-in preview synth), so the stream still has one
+``all_notes_off`` that silences everything.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from engine.streaming import BAR, NOTE_ON
+
+
+class LookaheadTee:
+    """A token source that passes ``source.next_token()`` through and records what it decoded.
+
+    ``notes``: ``(onset beat, pitch, velocity, duration beats)`` per decoded note-on, in order.
+    ``bars``: beat of every decoded bar line. ``log``: ``(token, condition VA)`` per token, the
+    VA the token was sampled under (None = unconditioned): how tests see steering take effect.
+    """
+
+    def __init__(self, source, keep: int = 4096):
+        self.source = source
+        self.notes: deque = deque(maxlen=keep)
+        self.bars: deque = deque(maxlen=keep)
+        self.log: deque = deque(maxlen=keep)
+
+    def next_token(self) -> int:
+        src = self.source
+        condition = getattr(src, "condition", None)
+        va = condition.va if condition is not None else None
+        tok = src.next_token()
+        self.log.append((tok, va))
+        for ev in getattr(src, "last_events", ()):
+            if ev.kind == NOTE_ON:
+                self.notes.append((float(ev.beat), int(ev.pitch), int(ev.velocity), float(ev.value or 0.0)))
+            elif ev.kind == BAR:
+                self.bars.append(float(ev.beat))
+        return tok
+
+    def drain(self) -> tuple[list, list]:
+        """Everything recorded since the last drain: (notes, bar beats). Called by the UI thread."""
+        notes, bars = [], []
+        for q, out in ((self.notes, notes), (self.bars, bars)):
+            while True:
+                try:
+                    out.append(q.popleft())
+                except IndexError:
+                    break
+        return notes, bars
+
+    # The stream steers through these (LiveStream checks hasattr on its source).
+    def __getattr__(self, name):
+        if name in ("set_condition", "set_controls", "set_sampling", "analyze_image", "condition",
+                    "controls", "sampling", "tokenizer", "state", "last_events"):
+            return getattr(self.source, name)
+        raise AttributeError(name)
+
+
+class FanOut:
+    """One MidiOutput-like sink that sends to every sink in ``sinks`` (port, preview synth)."""
+
+    def __init__(self, *sinks):
+        self.sinks = [s for s in sinks if s is not None]
+
+    @property
+    def status(self) -> str:
+        return "; ".join(getattr(s, "status", "") for s in self.sinks)
+
+    @property
+    def connected(self) -> bool:
+        return any(getattr(s, "connected", True) for s in self.sinks)
+
+    def send(self, message) -> bool:
+        ok = False
+        for s in self.sinks:
+            ok = bool(s.send(message)) or ok
+        return ok
+
+    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
+        ok = False
+        for s in self.sinks:
+            ok = bool(s.note_on(pitch, velocity, channel)) or ok
+        return ok
+
+    def note_off(self, pitch: int, channel: int = 0) -> bool:
+        ok = False
+        for s in self.sinks:
+            ok = bool(s.note_off(pitch, channel)) or ok
+        return ok
+
+    def all_notes_off(self) -> None:
+        for s in self.sinks:
+            try:
+                s.all_notes_off()
+            except Exception:  # one broken sink must not leave another one sounding
+                pass
