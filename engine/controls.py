@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -128,6 +129,14 @@ class MusicalControls:
     density: float | None = None  # most note onsets per beat (quarter note)
     bpm: float | None = None  # lock Tempo tokens to the bin nearest this tempo
     time_signature: tuple[int, int] | None = None  # lock the metre, e.g. (4, 4)
+    # soft targets (engine.emotion.attributes fills them from valence/arousal): logit biases, not locks
+    target_density: float | None = None  # note onsets per beat the stream is nudged towards
+    target_velocity: float | None = None  # mean velocity (1-127)
+    target_register: float | None = None  # mean MIDI pitch
+    target_note_beats: float | None = None  # typical note length in beats
+    tonal_bias: float = 0.0  # weight of the key's Krumhansl-Kessler profile on the pitches (needs ``key``)
+    bias_strength: float = 1.0  # scales every soft bias (0 = targets off)
+    sanity: bool = True  # the sanity rules (SanityFilter): off only for tests of the bare model
 
     def __post_init__(self):
         if self.key is not None:
@@ -151,6 +160,12 @@ class MusicalControls:
             except (TypeError, ValueError):
                 raise ValueError(f"time_signature must be (numerator, denominator), got {self.time_signature!r}") from None
             object.__setattr__(self, "time_signature", (num, den))
+        for name in ("target_density", "target_velocity", "target_register", "target_note_beats"):
+            x = getattr(self, name)
+            if x is not None and not (0 < x < math.inf):
+                raise ValueError(f"{name} must be a positive number, got {x!r}")
+        if not (0 <= self.tonal_bias < math.inf) or not (0 <= self.bias_strength < math.inf):
+            raise ValueError("tonal_bias and bias_strength must be numbers >= 0")
 
     @property
     def scale(self) -> Scale | None:
@@ -184,6 +199,9 @@ class MusicState:
         self.position: int | None = None  # last Position in the current bar, None right after Bar
         self.sounding: list[tuple[float, float]] = []  # (onset, offset) beats of notes not yet over
         self.onsets: list[float] = []  # onset beats, newest last (pruned to the density window)
+        self.recent: deque = deque(maxlen=256)  # onset beats, newest last (never pruned by a mask)
+        self.chord_beat: float | None = None  # onset beat of the notes in ``chord``
+        self.chord: set[int] = set()  # pitches already started at ``chord_beat``
         self.notes = 0  # notes completed since reset
 
     @property
@@ -215,6 +233,10 @@ class MusicState:
                 self.notes += 1
                 self.sounding.append((e.beat, e.beat + float(e.value)))
                 self.onsets.append(e.beat)
+                self.recent.append(e.beat)
+                if e.beat != self.chord_beat:
+                    self.chord_beat, self.chord = e.beat, set()
+                self.chord.add(e.pitch)
         return events
 
 
@@ -373,6 +395,13 @@ def build_masks(tokenizer: Tokenizer, controls: MusicalControls) -> list[StateFi
         masks.append(TempoLock(tokenizer, controls.bpm))
     if controls.time_signature is not None:
         masks.append(TimeSignatureLock(tokenizer, controls.time_signature))
+    from engine.emotion.biases import EmotionBias
+    from engine.emotion.sanity import SanityFilter
+
+    if EmotionBias.wanted(controls):
+        masks.insert(1, EmotionBias(tokenizer, controls))  # biases first, then every hard mask
+    if controls.sanity:
+        masks.append(SanityFilter(tokenizer, controls))
     return masks
 
 
