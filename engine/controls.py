@@ -356,9 +356,14 @@ class TempoLock(StateFilter):
         tempi = tokenizer.groups.tempo
         best = min(tempi, key=lambda i: abs(math.log(tempi[i] / bpm)))
         self.off = np.asarray(sorted(i for i in tempi if i != best), np.int64)
-        self.token = best
+        self.token, self.token_bpm = best, tempi[best]
 
     def apply(self, logits: np.ndarray, state: MusicState | None = None) -> None:
+        if state is not None and state.last == POSITION and state.decoder.tempo != self.token_bpm:
+            keep = logits[self.token]  # the stream is not at this tempo yet: say it now
+            logits[:] = NEG_INF
+            logits[self.token] = keep if np.isfinite(keep) else 0.0
+            return
         logits[self.off] = NEG_INF
 
 

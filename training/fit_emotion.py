@@ -116,6 +116,7 @@ def fit_attributes(attrs: list[dict], va: np.ndarray) -> dict:
     own r with V and A and the spread of the attribute."""
     x = va - 5.0
     X = np.column_stack([np.ones(len(x)), x])
+    attrs = [{**a, "log_notes_per_second": math.log(max(a["notes_per_second"], 1e-3))} for a in attrs]
     out = {}
     for name in attrs[0]:
         if name == "major":

@@ -118,15 +118,14 @@ def attributes_for(valence: float, arousal: float, table: dict | None = None) ->
     mode = "major" if p_major >= t.get("major_threshold", 0.5) else "minor"
     tonic = int(np.argmax(t["keys"][mode]))
     bpm = float(np.clip(round(_linear(at["bpm"], v, a)), *TEMPO_RANGE))
-    nps = float(np.clip(_linear(at["notes_per_second"], v, a), at["notes_per_second"]["p10"],
-                        at["notes_per_second"]["p90"]))
+    lo, hi = at["notes_per_second"]["p10"], at["notes_per_second"]["p90"]
+    nps = float(np.clip(math.exp(_linear(at["log_notes_per_second"], v, a)), 0.75 * lo, hi))
     velocity = float(np.clip(_linear(at["velocity"], v, a), 20, 120))
     register = float(np.clip(_linear(at["register"], v, a), 40, 84))
     note_s = float(math.exp(np.clip(_linear(at["log_note_seconds"], v, a), math.log(0.05), math.log(4.0))))
     poly = int(np.clip(round(_linear(at["polyphony_p90"], v, a)) + 1, 2, 8))
-    lo, hi = at["notes_per_second"]["p10"], at["notes_per_second"]["p90"]
-    third = (hi - lo) / 3
-    word = "sparse" if nps < lo + third else ("busy" if nps > hi - third else "flowing")
+    third = math.log(hi / lo) / 3  # thirds of EIMG's 10-90 % range of onset rates, on a log scale
+    word = "sparse" if nps < lo * math.exp(third) else ("busy" if nps > hi * math.exp(-third) else "flowing")
     return AttributePlan(v, a, p_major, mode, tonic, bpm, nps, velocity, register, note_s, poly, word)
 
 
