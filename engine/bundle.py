@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Union
 
 from engine.paths import DEFAULT_BUNDLE
 
-BUNDLE_FORMAT = "moodroll-bundle/1"
+BUNDLE_FORMAT = "moodroll-bundle/1"  # growing cache: past K/V in, past + new K/V ("present") out
+BUNDLE_FORMATS = {BUNDLE_FORMAT: 1, "moodroll-bundle/2": 2}  # 2: fixed-capacity cache, new K/V out
 MANIFEST_FORMAT = "moodroll-manifest/1"
 MANIFEST = "manifest.json"
 
@@ -54,6 +55,7 @@ class DecoderConfig:
     max_context: int
     reprime_keep: int
     rope_base: float
+    cache: str = "concat"  # format 2: "fixed" (decoder_step.onnx reads fixed buffers, outputs new K/V)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class Bundle:
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @property
+    def format(self) -> int:
+        """1 (growing past/present cache) or 2 (fixed-capacity cache written in place)."""
+        return BUNDLE_FORMATS[self.config["format"]]
 
     @cached_property
     def tokenizer(self):
@@ -148,7 +155,8 @@ def verify_manifest(folder: Path) -> None:
 def _section(cfg: dict, key: str, cls, folder: Path):
     try:
         d = cfg[key]
-        kw = {k: d[k] for k in cls.__dataclass_fields__}
+        fields = cls.__dataclass_fields__
+        kw = {k: d[k] for k in fields if k in d or fields[k].default is MISSING}
     except (KeyError, TypeError) as e:
         raise BundleError(f"bundle {folder}: config.json section {key!r} lacks {e}") from None
     for k in ("mean", "std"):
@@ -170,9 +178,10 @@ def load_bundle(path: Union[str, Path, None] = None, verify: bool = True) -> Bun
         raise BundleError(f"bundle {folder}: config.json is missing") from None
     except (OSError, ValueError) as e:
         raise BundleError(f"bundle {folder}: config.json is not valid JSON ({e})") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != BUNDLE_FORMAT:
+    if not isinstance(cfg, dict) or cfg.get("format") not in BUNDLE_FORMATS:
         fmt = cfg.get("format") if isinstance(cfg, dict) else None
-        raise BundleError(f"bundle {folder}: config.json has format {fmt!r}, expected {BUNDLE_FORMAT!r}")
+        raise BundleError(f"bundle {folder}: config.json has format {fmt!r}, expected one of "
+                          f"{', '.join(map(repr, BUNDLE_FORMATS))}")
     bundle = Bundle(
         path=folder,
         name=str(cfg.get("name", folder.name)),
@@ -188,6 +197,8 @@ def load_bundle(path: Union[str, Path, None] = None, verify: bool = True) -> Bun
         if not (folder / name).is_file():
             raise BundleError(f"bundle {folder}: {name} is missing")
     d = bundle.decoder
+    if d.cache != ("fixed" if bundle.format == 2 else "concat"):
+        raise BundleError(f"bundle {folder}: config.json decoder.cache {d.cache!r} does not fit format {cfg['format']!r}")
     if not 0 < d.reprime_keep < d.max_context:
         raise BundleError(f"bundle {folder}: config.json needs 0 < reprime_keep ({d.reprime_keep}) "
                           f"< max_context ({d.max_context})")

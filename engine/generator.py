@@ -20,9 +20,11 @@ The same bundle, seed, options and condition give the same tokens.
 
 Emotion strength (``SamplingOptions.guidance`` = w > 1): classifier-free guidance. A second
 branch runs the same tokens under the null condition (use_va = use_image = 0; its cross K/V
-computed once) with its OWN self-attention cache, and the logits become ``u + w (c - u)``
-before the masks and the sampler see them. Both caches re-prime together. w = 1 (or an
-unconditioned stream, where c = u) runs only the conditioned branch, exactly as without it.
+computed once) with its OWN self-attention cache rows, and the logits become ``u + w (c - u)``
+before the masks and the sampler see them. Both branches are the two rows of ONE batch-2
+decoder call (``self.cache`` has batch 2, the cross K/V are stacked [conditioned, null]), so
+guidance costs one step, not two; both rows re-prime together. w = 1 (or an unconditioned
+stream, where c = u) runs a batch-1 cache with only the conditioned branch, exactly as without it.
 
 API (what the live stream and ``moodroll generate`` use)
 -------------------------------------------------------
@@ -54,7 +56,7 @@ import numpy as np
 
 from engine.bundle import Bundle, load_bundle
 from engine.controls import MusicalControls, MusicState, build_masks
-from engine.runtime import KVCache, Runtime
+from engine.runtime import Runtime
 from engine.sampling import Sampler, SamplingOptions
 from engine.streaming import Event
 from engine.va import check_va
@@ -93,6 +95,7 @@ class MusicGenerator:
         self.max_context = self.bundle.decoder.max_context
         self.reprime_keep = self.bundle.decoder.reprime_keep
         self._ucross: dict | None = None  # the null condition's cross K/V (guidance), made on first use
+        self._gcross: dict | None = None  # [conditioned, null] stacked as batch 2 (guidance)
         self.set_controls(controls)
         self.set_sampling(sampling)
         self.set_condition(condition)
@@ -106,6 +109,7 @@ class MusicGenerator:
             raise ValueError(f"image_tokens must have {c.image_tokens} x {c.dim} values, "
                              f"got shape {np.shape(condition.image_tokens)}")
         self._cross = self.runtime.cross_kv(condition.va, condition.image_tokens)
+        self._gcross = None
         self.condition = condition
 
     def set_controls(self, controls: MusicalControls) -> None:
@@ -124,8 +128,7 @@ class MusicGenerator:
     # -- the stream ----------------------------------------------------------------------------
     def reset(self) -> None:
         """Start a new piece: empty cache, fresh musical state, sampler back at its seed."""
-        self.cache: KVCache = self.runtime.empty_cache()
-        self._ucache: KVCache = self.runtime.empty_cache()  # the null branch's cache (guidance only)
+        self.cache = self.runtime.empty_cache(self._rows())  # row 0 conditioned, row 1 null (guided)
         self.context: list[int] = []  # the tokens in the cache, BOS first
         self._pending = self.bundle.bos  # the token the decoder runs next
         self.state.reset()
@@ -153,32 +156,46 @@ class MusicGenerator:
         c = self.condition
         return self.sampling.guidance != 1.0 and (c.va is not None or c.image_tokens is not None)
 
+    def _rows(self) -> int:
+        return 2 if self.guided else 1
+
     def logits(self) -> np.ndarray:
         """Run the decoder on the pending token; returns the logits [V] of the next one
-        (guided, ``u + w (c - u)``, when :attr:`guided`)."""
-        guided = self.guided
+        (guided, ``u + w (c - u)`` from one batch-2 call, when :attr:`guided`)."""
+        rows = self._rows()
         if self.cache.length + 1 > self.max_context:
             ids = self._reprime_ids()
-            self.cache, self._ucache = self.runtime.empty_cache(), self.runtime.empty_cache()
+            self.cache = self.runtime.empty_cache(rows)
             self.context = ids
             self.n_reprimes += 1
         else:
-            if guided and self._ucache.length != self.cache.length:  # guidance just switched on: catch up
-                self._ucache = self.runtime.empty_cache()
-                if self.context:
-                    self.runtime.decode(self.context, self._ucache, self._null_cross())
+            if self.cache.batch != rows:  # guidance switched on (catch the null row up) or off
+                self._set_branches(rows)
             ids = [self._pending]
             self.context.append(self._pending)
-        c = self.runtime.decode(ids, self.cache, self._cross)[-1]
-        if not guided:
-            return c
-        u = self.runtime.decode(ids, self._ucache, self._null_cross())[-1]
+        if rows == 1:
+            return self.runtime.decode(ids, self.cache, self._cross)[-1]
+        c, u = self.runtime.decode(np.tile(np.asarray(ids, np.int64), (2, 1)), self.cache, self._guided_cross())[:, -1]
         return u + np.float32(self.sampling.guidance) * (c - u)
+
+    def _set_branches(self, rows: int) -> None:
+        if rows == 1:
+            self.cache = self.runtime.select_rows(self.cache, [0])
+            return
+        null = self.runtime.empty_cache(1)
+        if self.context:
+            self.runtime.decode(self.context, null, self._null_cross())
+        self.cache = self.runtime.stack_caches([self.cache, null])
 
     def _null_cross(self) -> dict:
         if self._ucross is None:
             self._ucross = self.runtime.cross_kv(None, None)
         return self._ucross
+
+    def _guided_cross(self) -> dict:
+        if self._gcross is None:
+            self._gcross = self.runtime.stack_cross([self._cross, self._null_cross()])
+        return self._gcross
 
     def next_token(self) -> int:
         """Sample one token (masked by grammar and controls); ``last_events`` gets its events."""

@@ -4,12 +4,17 @@
 
 * ``encode_image(rgb)`` -> image tokens [Ni, Dc] and the picture's (valence, arousal);
 * ``cross_kv(va, image_tokens)`` -> every layer's cross-attention keys/values;
-* ``decode(ids, cache, cross)`` -> logits of each new token, the :class:`KVCache` grown in place.
+* ``decode(ids, cache, cross)`` -> logits of each new token, the cache grown in place.
 
-The self-attention cache is an explicit dict ``{"past_key_0": value, ...}`` (as in
-moonshine-onnx); after each step the graph's ``present_*`` outputs become the next ``past_*``
-inputs. Everything goes through IO binding, so on CUDA the cache and the cross K/V never leave
-the GPU (only the logits come back to the host) and on the CPU no array is copied between steps.
+``ids`` is [T] (one stream) or [B, T] (B streams in one call: classifier-free guidance's two
+branches, or several variations); the cross K/V may have batch B or 1 (shared by every row).
+
+Format 1 bundles: the self-attention cache is an explicit dict ``{"past_key_0": value, ...}``
+(:class:`KVCache`, as in moonshine-onnx); after each step the graph's ``present_*`` outputs
+become the next ``past_*`` inputs (the graph copies the whole past into them). Format 2 bundles:
+a :class:`engine.decoding.fixed_cache.FixedKVCache` of fixed capacity that the engine updates in
+place (the graph outputs only the new keys/values). Everything goes through IO binding; on CUDA
+a format-1 cache and the cross K/V never leave the GPU (only the logits come back to the host).
 
 Device: ``"auto"`` uses the CUDA execution provider only when it really works (the driver
 library loads, the session keeps CUDA as its first provider, and a probe step runs), else
@@ -25,6 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.bundle import Bundle, BundleError
+from engine.decoding.fixed_cache import FixedKVCache, decode_fixed
 from engine.image import preprocess
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -66,11 +72,15 @@ def session_options(threads: int | None) -> ort.SessionOptions:
 
 @dataclass
 class KVCache:
-    """The self-attention cache: ``past`` maps ``past_key_{l}``/``past_value_{l}`` to OrtValues
-    [1, H, P, Dh]; ``length`` = P, the number of cached positions."""
+    """Format 1's self-attention cache: ``past`` maps ``past_key_{l}``/``past_value_{l}`` to
+    OrtValues [B, H, P, Dh]; ``length`` = P, the number of cached positions (every row alike)."""
 
     past: dict = field(default_factory=dict)
     length: int = 0
+
+    @property
+    def batch(self) -> int:
+        return int(next(iter(self.past.values())).shape()[0]) if self.past else 1
 
 
 class Runtime:
@@ -83,6 +93,7 @@ class Runtime:
         self.threads = int(threads or default_threads())
         d = bundle.decoder
         self.n_layers, self.n_heads, self.head_dim, self.vocab_size = d.n_layers, d.n_heads, d.head_dim, d.vocab_size
+        self.fixed = bundle.format == 2  # the in-place, fixed-capacity cache
         self._opts = session_options(threads)
         self.provider, self.device = CPU, "cpu"
         self.cuda_unavailable_reason: str | None = None
@@ -119,7 +130,7 @@ class Runtime:
                     self.condition = self._session(self.bundle.condition.file, [CUDA, CPU])
                     self._check_io()
                     cross = self.cross_kv(None, None)  # one real step on the GPU, or back to the CPU
-                    self.decode(np.array([self.bundle.bos], np.int64), self.empty_cache(), cross)
+                    self.decode(np.array([self.bundle.bos], np.int64), self.empty_cache(capacity=2), cross)
                     return
                 why = "ONNX Runtime fell back from CUDA (CUDA/cuDNN libraries missing?)"
             except Exception as e:
@@ -139,11 +150,17 @@ class Runtime:
     def _check_io(self) -> None:
         want = {"input_ids", "positions"} | {f"{k}_{i}" for i in range(self.n_layers)
                                              for k in ("past_key", "past_value", "cross_key", "cross_value")}
+        want |= {"cache_len"} if self.fixed else set()
         have = {i.name for i in self.decoder.get_inputs()}
         if want - have:
             raise BundleError(f"bundle {self.bundle.path}: {self.bundle.decoder.file} lacks inputs "
                               f"{sorted(want - have)[:3]} (config.json says {self.n_layers} layers)")
-        self._present = [o.name for o in self.decoder.get_outputs() if o.name.startswith("present_")]
+        outs = [o.name for o in self.decoder.get_outputs()]
+        self._present = [o for o in outs if o.startswith("present_")]
+        self._new = [o for o in outs if o.startswith("new_")]
+        if len(self._new if self.fixed else self._present) != 2 * self.n_layers:
+            raise BundleError(f"bundle {self.bundle.path}: {self.bundle.decoder.file} does not output the "
+                              f"{'new_*' if self.fixed else 'present_*'} keys/values of format {self.bundle.format}")
         self._cross_names = [o.name for o in self.condition.get_outputs()]
 
     # -- running ---------------------------------------------------------------------------
@@ -173,20 +190,57 @@ class Runtime:
         self.condition.run_with_iobinding(io)
         return dict(zip(self._cross_names, io.get_outputs()))
 
-    def empty_cache(self) -> KVCache:
-        z = np.zeros((1, self.n_heads, 0, self.head_dim), np.float32)  # zero-size: lives on the host
+    def empty_cache(self, batch: int = 1, capacity: int | None = None):
+        """An empty cache for ``batch`` rows: format 1 a :class:`KVCache` (zero-size past on the
+        host), format 2 a :class:`FixedKVCache` of ``capacity`` positions (default max_context)."""
+        if self.fixed:
+            return FixedKVCache(self.n_layers, batch, self.n_heads, int(capacity or self.bundle.decoder.max_context),
+                                self.head_dim)
+        z = np.zeros((batch, self.n_heads, 0, self.head_dim), np.float32)  # zero-size: lives on the host
         past = {f"past_{k}_{i}": ort.OrtValue.ortvalue_from_numpy(z)
                 for i in range(self.n_layers) for k in ("key", "value")}
         return KVCache(past, 0)
 
-    def decode(self, ids, cache: KVCache, cross: dict, positions=None) -> np.ndarray:
-        """Run new token ids [T] after ``cache``; returns logits [T, V] and grows ``cache`` by T.
+    def stack_caches(self, caches: list):
+        """One cache whose rows are the rows of ``caches`` (all of the same length), in order."""
+        if self.fixed:
+            return FixedKVCache.stack(caches)
+        if len({c.length for c in caches}) != 1:
+            raise ValueError("format-1 caches of different lengths cannot share a batch")
+        past = {n: self._ortvalue(np.concatenate([c.past[n].numpy() for c in caches])) for n in caches[0].past}
+        return KVCache(past, caches[0].length)
 
-        ``positions`` default to ``cache.length .. cache.length + T - 1``."""
-        ids = np.asarray(ids, np.int64).reshape(1, -1)
-        t = ids.shape[1]
-        pos = (np.arange(cache.length, cache.length + t, dtype=np.int64) if positions is None
-               else np.asarray(positions, np.int64)).reshape(1, t)
+    def select_rows(self, cache, rows: list[int]):
+        """A new cache with copies of the rows ``rows`` of ``cache``."""
+        if self.fixed:
+            return cache.rows(rows)
+        return KVCache({n: self._ortvalue(v.numpy()[rows]) for n, v in cache.past.items()}, cache.length)
+
+    def stack_cross(self, crosses: list[dict]) -> dict:
+        """Cross K/V whose batch rows are those of ``crosses`` in order (e.g. [conditioned, null])."""
+        return {n: self._ortvalue(np.concatenate([c[n].numpy() for c in crosses])) for n in crosses[0]}
+
+    def _ortvalue(self, a: np.ndarray) -> ort.OrtValue:
+        a = np.ascontiguousarray(a)
+        return ort.OrtValue.ortvalue_from_numpy(a, self.device, 0) if self.device != "cpu" \
+            else ort.OrtValue.ortvalue_from_numpy(a)
+
+    def decode(self, ids, cache, cross: dict, positions=None) -> np.ndarray:
+        """Run new token ids [T] (or [B, T]: one row per cache row) after ``cache``; returns logits
+        [T, V] (or [B, T, V]) and grows ``cache`` by T in place.
+
+        ``positions`` default to each row's ``cache.length .. cache.length + T - 1``."""
+        ids = np.asarray(ids, np.int64)
+        single = ids.ndim == 1
+        ids = ids.reshape(1, -1) if single else ids
+        b, t = ids.shape
+        if self.fixed:
+            pos = None if positions is None else np.broadcast_to(np.asarray(positions, np.int64), (b, t))
+            logits = decode_fixed(self.decoder, cache, cross, ids, pos, self.vocab_size, self._new)
+            return logits[0] if single else logits
+        pos = (np.arange(cache.length, cache.length + t, dtype=np.int64)[None] if positions is None
+               else np.asarray(positions, np.int64))
+        pos = np.ascontiguousarray(np.broadcast_to(pos, (b, t)))
         io = self.decoder.io_binding()
         io.bind_cpu_input("input_ids", ids)
         io.bind_cpu_input("positions", pos)
@@ -199,7 +253,7 @@ class Runtime:
             io.bind_output(name, self.device)
         self.decoder.run_with_iobinding(io)
         out = io.get_outputs()
-        logits = out[0].numpy()[0]
+        logits = out[0].numpy()
         cache.past = {name.replace("present_", "past_", 1): v for name, v in zip(self._present, out[1:])}
         cache.length += t
-        return logits
+        return logits[0] if single else logits

@@ -1,5 +1,12 @@
 """engine.runtime + engine.generator on a random-weight bundle: the KV cache is exact, steering
-keeps the cache, re-priming bounds it, seeds replay, and no masked pitch is ever emitted."""
+keeps the cache, re-priming bounds it, seeds replay, and no masked pitch is ever emitted.
+Format 2 (the fixed-capacity cache written in place) gives the same logits and tokens as format 1
+on the same weights, rows of a batch match single streams, and the buffers really are reused."""
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,6 +15,30 @@ from engine.generator import Condition, MusicGenerator
 from engine.runtime import CPU, DeviceError, Runtime, cuda_driver_present
 from engine.sampling import SamplingOptions
 from engine.streaming import NOTE_ON, decode_events
+
+
+@functools.cache
+def _export_format2(random_bundle: Path) -> Path:
+    """The conftest random bundle's model (same seed, same weights) exported in format 2."""
+    out = random_bundle.parent.parent / "random_format2"
+    r = subprocess.run([sys.executable, "-m", "training.export", "--random", "--format", "2", "--threads", "1",
+                        "--image-encoder-from", str(random_bundle), "--out", str(out)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def random_bundle2(random_bundle) -> Path:
+    """Format-2 twin of ``random_bundle`` (import this fixture where both formats are tested)."""
+    return _export_format2(random_bundle)
+
+
+@pytest.fixture(scope="module")
+def rt2(random_bundle2):
+    from engine.bundle import load_bundle
+
+    return Runtime(load_bundle(random_bundle2), device="cpu", threads=1)
 
 
 def test_provider_and_threads(bundle, rt):
@@ -118,3 +149,74 @@ def test_no_masked_pitch_is_ever_emitted(bundle, rt):
     gen.set_controls(MusicalControls(key="C major", pitch_range=(60, 72)))
     more = [g.pitch[i] for i in gen.generate(600) if i in g.pitch]
     assert more and set(more) <= set(allowed_pitches(gen.controls))
+
+
+# -- format 2: the fixed-capacity cache ----------------------------------------------------------
+def test_format2_matches_format1_logits_and_tokens(bundle, rt, rt2):
+    assert bundle.format == 1 and rt2.bundle.format == 2 and rt2.fixed
+    ids = np.random.default_rng(0).integers(3, bundle.decoder.vocab_size, 60)
+    c1, c2 = rt.cross_kv((7.0, 2.0), None), rt2.cross_kv((7.0, 2.0), None)
+    full = rt.decode(ids, rt.empty_cache(), c1)
+    cache = rt2.empty_cache()
+    got = np.concatenate([rt2.decode(ids[:30], cache, c2)] + [rt2.decode([i], cache, c2) for i in ids[30:]])
+    np.testing.assert_allclose(got, full, rtol=0, atol=1e-5)
+    for w in (1.0, 2.0):  # plain and guided streams, re-primes included
+        opts = SamplingOptions(seed=3, top_p=0.95, guidance=w)
+        a = MusicGenerator(bundle, opts, condition=Condition(7, 2), runtime=rt).generate(2 * bundle.decoder.max_context)
+        gen = MusicGenerator(rt2.bundle, opts, condition=Condition(7, 2), runtime=rt2)
+        assert gen.generate(len(a)) == a and gen.n_reprimes >= 1
+
+
+def test_fixed_cache_is_written_in_place(rt2):
+    cross = rt2.cross_kv(None, None)
+    cache = rt2.empty_cache(capacity=16)
+    bufs = dict(cache.buffers)
+    rt2.decode([1, 5, 9], cache, cross)
+    rt2.decode([7], cache, cross)
+    step = cache._steps[1]
+    rt2.decode([8], cache, cross)
+    assert cache._steps[1] is step  # one binding for every single-token step
+    assert cache.length == 5 and all(cache.buffers[n] is bufs[n] for n in bufs)  # the same memory
+    k = cache.buffers["past_key_0"]
+    assert k[:, :, :5].any()
+    assert not k[:, :, 5:].any()  # nothing written past the valid length
+    # rewinding the length overwrites that slot: the step is the same as on a fresh copy
+    again = rt2.empty_cache(capacity=16)
+    rt2.decode([1, 5, 9, 7], again, cross)
+    cache.length = 4
+    np.testing.assert_allclose(rt2.decode([8], cache, cross), rt2.decode([8], again, cross), atol=1e-6)
+    with pytest.raises(ValueError, match="do not fit"):
+        rt2.decode(list(range(3, 15)), cache, cross)
+
+
+@pytest.mark.parametrize("which", ["format1", "format2"])
+def test_batched_rows_match_single_streams(rt, rt2, which):
+    r = rt if which == "format1" else rt2
+    rng = np.random.default_rng(1)
+    ids = rng.integers(3, r.vocab_size, (3, 12))
+    crosses = [r.cross_kv((2.0, 8.0), None), r.cross_kv(None, None), r.cross_kv((9.0, 9.0), None)]
+    batch = r.empty_cache(3)
+    got = np.concatenate([r.decode(ids[:, :8], batch, r.stack_cross(crosses))]
+                         + [r.decode(ids[:, t:t + 1], batch, r.stack_cross(crosses)) for t in range(8, 12)], axis=1)
+    for b in range(3):
+        single = r.empty_cache()
+        want = r.decode(ids[b], single, crosses[b])
+        np.testing.assert_allclose(got[b], want, rtol=0, atol=1e-5)
+    shared = r.empty_cache(3)  # one cross K/V of batch 1 serves every row
+    np.testing.assert_allclose(r.decode(ids[:, :4], shared, crosses[0])[1],
+                               r.decode(ids[1, :4], r.empty_cache(), crosses[0]), atol=1e-5)
+
+
+def test_format2_rows_of_different_lengths(rt2):
+    """Each row masks its own past: a batch whose rows hold 5 and 9 tokens matches two streams."""
+    cross = rt2.cross_kv((4.0, 6.0), None)
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(3, rt2.vocab_size, 6), rng.integers(3, rt2.vocab_size, 10)
+    batch = rt2.empty_cache(2, capacity=32)
+    rt2.decode(a[:5], batch.row(0), cross)  # a row is a batch-1 view of the same memory
+    rt2.decode(b[:9], batch.row(1), cross)
+    assert list(batch.lengths) == [5, 9]
+    got = rt2.decode(np.array([[a[5]], [b[9]]]), batch, cross)
+    assert list(batch.lengths) == [6, 10]
+    np.testing.assert_allclose(got[0], rt2.decode(a, rt2.empty_cache(), cross)[-1:], atol=1e-5)
+    np.testing.assert_allclose(got[1], rt2.decode(b, rt2.empty_cache(), cross)[-1:], atol=1e-5)

@@ -1,18 +1,24 @@
-"""Write a model bundle (docs/bundle.md, format ``moodroll-bundle/1``) for the engine.
+"""Write a model bundle (docs/bundle.md, format ``moodroll-bundle/1`` or ``/2``) for the engine.
 
     python -m training.export --checkpoint runs/default_finetune/model.safetensors --out assets/models/default
     python -m training.export --random --out /tmp/bundle      # tiny random weights (tests, engine dev)
+    python -m training.export --from-bundle assets/models/default --format 2 --out /tmp/default2  # re-export
 
 Files: ``image_encoder.onnx`` (frozen CNN + image->VA head), ``condition.onnx`` (VA and/or image
 tokens -> cross-attention K/V of every layer), ``decoder_step.onnx`` (tokens + past self-attention
 K/V + cross K/V -> logits + present K/V), ``tokenizer.json``, ``config.json``, ``model_card.md``
 and ``manifest.json`` (SHA-256 of every other file). Graphs are float32 with dynamic batch B,
 new-token count T and past length P (P = 0 works: an empty past).
+
+``--format 2`` writes the fixed-capacity cache decoder instead (:class:`FixedCacheDecoderGraph`):
+it reads the engine's pre-allocated K/V buffers [B, H, C, Dh] up to each row's ``cache_len``
+and outputs only the new keys/values [B, H, T, Dh], so a step copies no past entries.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -23,11 +29,12 @@ import torch.nn as nn
 from engine.bundle import sha256_file as sha256, write_manifest  # one definition
 from engine.tokenizer import Tokenizer
 from training.encoders import ImageEncoder, build_encoder
-from training.model import ModelConfig, MusicModel
+from training.model import ModelConfig, MusicModel, causal_bias, rope_tables, rotate
 from training.va_head import DEFAULT_DIR as VA_HEAD_DIR
 from training.va_head import VAHead, load_va_head
 
-BUNDLE_FORMAT = "moodroll-bundle/1"
+BUNDLE_FORMATS = {1: "moodroll-bundle/1", 2: "moodroll-bundle/2"}
+BUNDLE_FORMAT = BUNDLE_FORMATS[1]
 
 OPSET = 18
 
@@ -71,6 +78,47 @@ class DecoderGraph(nn.Module):
         cross = [(kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1]) for i in range(L)]
         logits, present = self.model.step(input_ids, positions, past, cross)
         return (logits, *[t for kv_ in present for t in kv_])
+
+
+class FixedCacheDecoderGraph(nn.Module):
+    """Format 2. Flat inputs: input_ids, positions [B, T], cache_len [B] (valid past entries per
+    row), past_key_0, past_value_0, ... [B, H, C, Dh] (fixed capacity C; entries >= cache_len are
+    masked out), cross_key_0, cross_value_0, ...  Outputs: logits [B, T, V], new_key_0,
+    new_value_0, ... [B, H, T, Dh] (rotated), which the engine writes into its buffers at
+    cache_len.. in place. Attention is split into a past part and a new part that share one
+    softmax, so neither the past nor the new keys are ever concatenated: the same math as
+    :meth:`MusicModel.step` (parity: tests/test_export_parity.py)."""
+
+    def __init__(self, model: MusicModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, positions, cache_len, *kv):
+        m, c = self.model, self.model.cfg
+        L, H, Dh = c.n_layers, c.n_heads, c.head_dim
+        x = m.embed(input_ids)
+        rope_cs = rope_tables(positions, Dh, c.rope_base)
+        cap = kv[0].shape[2]
+        invalid = torch.arange(cap, device=input_ids.device)[None, :] >= cache_len[:, None]  # [B, C]
+        past_bias = torch.zeros(invalid.shape, device=input_ids.device).masked_fill(invalid, float("-inf"))
+        past_bias = past_bias[:, None, None, :]  # [B, 1, 1, C]
+        new_bias = causal_bias(input_ids.shape[1], 0, input_ids.device)  # [T, T]
+        scale = 1.0 / math.sqrt(Dh)
+        new_kv = []
+        for i, blk in enumerate(m.blocks):
+            pk, pv, ck, cv = kv[2 * i], kv[2 * i + 1], kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1]
+            qkv = blk.attn.qkv(blk.ln1(x)).unflatten(-1, (3, H, Dh)).permute(2, 0, 3, 1, 4)
+            q, k = rotate(qkv[:2], *rope_cs).unbind(0)
+            v = qkv[2]
+            q = q * scale
+            scores = torch.cat([torch.matmul(q, pk.transpose(-2, -1)) + past_bias,
+                                torch.matmul(q, k.transpose(-2, -1)) + new_bias], dim=-1).softmax(dim=-1)
+            y = torch.matmul(scores[..., :cap], pv) + torch.matmul(scores[..., cap:], v)
+            x = x + blk.attn.out(y.transpose(1, 2).flatten(2))
+            x = x + blk.cross(blk.ln2(x), ck, cv)
+            x = x + blk.ff(blk.ln3(x))
+            new_kv += [k, v]
+        return (m.head(m.ln_f(x)), *new_kv)
 
 
 def names(n_layers: int, kind: str) -> list[str]:
@@ -118,32 +166,56 @@ def export_decoder(model: MusicModel, path: Path) -> None:
     _export(DecoderGraph(model).eval(), args, path, ins, outs, dyn)
 
 
-def export_parts(model: MusicModel, folder: Path) -> None:
+def export_fixed_decoder(model: MusicModel, path: Path) -> None:
+    """Format 2's decoder_step.onnx (:class:`FixedCacheDecoderGraph`)."""
+    c = model.cfg
+    b, t, cap = 2, 3, 7  # sample sizes >= 2 so no axis is frozen
+    kv = [torch.randn(b, c.n_heads, cap, c.head_dim) for _ in range(2 * c.n_layers)]
+    kv += [torch.randn(b, c.n_heads, c.memory_len, c.head_dim) for _ in range(2 * c.n_layers)]
+    lens = torch.tensor([4, 2])
+    args = (torch.randint(0, c.vocab_size, (b, t)), lens[:, None] + torch.arange(t), lens, *kv)
+    ins = ["input_ids", "positions", "cache_len", *names(c.n_layers, "past"), *names(c.n_layers, "cross")]
+    outs = ["logits", *names(c.n_layers, "new")]
+    dyn = {"input_ids": {0: "batch", 1: "T"}, "positions": {0: "batch", 1: "T"}, "logits": {0: "batch", 1: "T"},
+           "cache_len": {0: "batch"}}
+    dyn.update({n: {0: "batch", 2: "C"} for n in names(c.n_layers, "past")})
+    dyn.update({n: {0: "batch", 2: "T"} for n in names(c.n_layers, "new")})
+    dyn.update({n: {0: "batch", 2: "M"} for n in names(c.n_layers, "cross")})
+    _export(FixedCacheDecoderGraph(model).eval(), args, path, ins, outs, dyn)
+
+
+def export_parts(model: MusicModel, folder: Path, fmt: int = 1) -> None:
     """Only condition.onnx and decoder_step.onnx (fast; the parity test uses this)."""
     export_condition(model, folder / "condition.onnx")
-    export_decoder(model, folder / "decoder_step.onnx")
+    (export_fixed_decoder if fmt == 2 else export_decoder)(model, folder / "decoder_step.onnx")
 
 
 # -- the bundle ---------------------------------------------------------------------------------
-def bundle_config(model: MusicModel, encoder: ImageEncoder, tok: Tokenizer, name: str) -> dict:
+def bundle_config(model: MusicModel, encoder: ImageEncoder, tok: Tokenizer, name: str, fmt: int = 1) -> dict:
     c = model.cfg
+    decoder = {"file": "decoder_step.onnx", "n_layers": c.n_layers, "n_heads": c.n_heads,
+               "head_dim": c.head_dim, "d_model": c.d_model, "vocab_size": c.vocab_size,
+               "max_context": c.max_context, "reprime_keep": c.reprime_keep, "rope_base": c.rope_base}
+    if fmt == 2:
+        decoder.update(cache="fixed", d_ff=c.d_ff)
     return {
-        "format": BUNDLE_FORMAT,
+        "format": BUNDLE_FORMATS[fmt],
         "name": name,
         "tokenizer": "tokenizer.json",
         "image_encoder": {"file": "image_encoder.onnx", **{k: v for k, v in encoder.describe().items()}},
         "condition": {"file": "condition.onnx", "memory_len": c.memory_len},
-        "decoder": {"file": "decoder_step.onnx", "n_layers": c.n_layers, "n_heads": c.n_heads,
-                    "head_dim": c.head_dim, "d_model": c.d_model, "vocab_size": c.vocab_size,
-                    "max_context": c.max_context, "reprime_keep": c.reprime_keep, "rope_base": c.rope_base},
+        "decoder": decoder,
         "special_tokens": {"bos": tok.groups.bos, "eos": tok.groups.eos, "pad": tok.groups.pad},
         "va_scale": [1.0, 9.0],
     }
 
 
-def export_bundle(model: MusicModel, encoder: ImageEncoder, head: VAHead, out: str | Path, name: str = "default",
-                  model_card: str = "", extra_files: dict | None = None) -> Path:
-    """Write every bundle file into ``out`` (replacing what is there); returns the folder."""
+def export_bundle(model: MusicModel, encoder: ImageEncoder | None, head: VAHead | None, out: str | Path,
+                  name: str = "default", model_card: str = "", extra_files: dict | None = None,
+                  fmt: int = 1, image_encoder: Path | None = None) -> Path:
+    """Write every bundle file into ``out`` (replacing what is there); returns the folder.
+    ``image_encoder``: an existing image_encoder.onnx to copy instead of exporting ``encoder``
+    (then ``encoder`` may be None: its config.json section is read beside that file)."""
     out = Path(out)
     tok = Tokenizer()
     if tok.vocab_size != model.cfg.vocab_size:
@@ -152,11 +224,17 @@ def export_bundle(model: MusicModel, encoder: ImageEncoder, head: VAHead, out: s
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model = model.eval()
-    export_image_encoder(encoder, head.eval(), tmp / "image_encoder.onnx")
-    export_condition(model, tmp / "condition.onnx")
-    export_decoder(model, tmp / "decoder_step.onnx")
+    if image_encoder is None:
+        export_image_encoder(encoder, head.eval(), tmp / "image_encoder.onnx")
+    else:
+        shutil.copyfile(image_encoder, tmp / "image_encoder.onnx")
+    export_parts(model, tmp, fmt)
     tok.save(tmp / "tokenizer.json")
-    (tmp / "config.json").write_text(json.dumps(bundle_config(model, encoder, tok, name), indent=1) + "\n")
+    cfg = bundle_config(model, encoder, tok, name, fmt) if encoder is not None else None
+    if cfg is None:  # re-export: the image encoder section comes from the source bundle
+        src = json.loads((Path(image_encoder).parent / "config.json").read_text())
+        cfg = bundle_config(model, _Described(src["image_encoder"]), tok, name, fmt)
+    (tmp / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     (tmp / "model_card.md").write_text(model_card or f"# {name}\n\nNo model card given.\n")
     for fname, src in (extra_files or {}).items():
         shutil.copyfile(src, tmp / fname)
@@ -165,6 +243,33 @@ def export_bundle(model: MusicModel, encoder: ImageEncoder, head: VAHead, out: s
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+class _Described:
+    """Stands in for an ImageEncoder whose graph is copied from another bundle (only describe())."""
+
+    def __init__(self, section: dict):
+        self.section = {k: v for k, v in section.items() if k != "file"}
+
+    def describe(self) -> dict:
+        return self.section
+
+
+def reexport_bundle(src: str | Path, out: str | Path, fmt: int = 2) -> Path:
+    """The bundle ``src`` re-exported in format ``fmt`` with the same weights: the decoder and
+    condition graphs are rebuilt from its ONNX initializers (training/from_bundle.py) and
+    re-exported; the image encoder graph, model card and any extra files are copied."""
+    from engine.bundle import load_bundle
+    from training.from_bundle import model_from_bundle
+
+    b = load_bundle(src)
+    model = model_from_bundle(b.path)
+    keep = {"config.json", "manifest.json", "tokenizer.json", "condition.onnx", "decoder_step.onnx",
+            b.image_encoder.file, "model_card.md"}
+    extra = {p.name: p for p in b.path.iterdir() if p.is_file() and p.name not in keep}
+    card = b.file("model_card.md").read_text() if b.file("model_card.md").is_file() else ""
+    return export_bundle(model, None, None, out, name=b.name, model_card=card, extra_files=extra, fmt=fmt,
+                         image_encoder=b.file(b.image_encoder.file))
 
 
 RANDOM_CARD = """# random (untrained) bundle
@@ -176,17 +281,25 @@ image->VA head predicts the middle of the scale. Its music is noise. Written by
 """
 
 
-def random_bundle(out: str | Path, seed: int = 0, cfg: ModelConfig = TINY) -> Path:
-    """A bundle with tiny random weights (no data, no pretrained files needed)."""
+def random_bundle(out: str | Path, seed: int = 0, cfg: ModelConfig = TINY, fmt: int = 1,
+                  image_encoder_from: str | Path | None = None) -> Path:
+    """A bundle with tiny (or ``cfg``-sized) random weights (no data, no pretrained files needed).
+    The decoder weights depend only on ``seed`` and ``cfg``, so formats 1 and 2 of one seed hold the
+    same model. ``image_encoder_from``: copy that bundle's image encoder graph (fast) instead of
+    exporting a random EfficientNet."""
     torch.manual_seed(seed)
     tok = Tokenizer()
     from dataclasses import replace
     cfg = replace(cfg, vocab_size=tok.vocab_size)
     model = MusicModel(cfg).eval()
+    if image_encoder_from is not None:
+        card = RANDOM_CARD.format(seed=seed, params=f"{model.num_params():,}", cfg=cfg)
+        return export_bundle(model, None, None, out, name="random", model_card=card, fmt=fmt,
+                             image_encoder=Path(image_encoder_from) / "image_encoder.onnx")
     encoder = build_encoder("efficientnet_lite0", pretrained=False)
     head = VAHead(encoder.dim)
     card = RANDOM_CARD.format(seed=seed, params=f"{model.num_params():,}", cfg=cfg)
-    return export_bundle(model, encoder, head, out, name="random", model_card=card)
+    return export_bundle(model, encoder, head, out, name="random", model_card=card, fmt=fmt)
 
 
 def main(argv=None) -> None:
@@ -198,10 +311,23 @@ def main(argv=None) -> None:
     ap.add_argument("--model-card", default=None, help="a Markdown file to ship as model_card.md")
     ap.add_argument("--name", default="default")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", type=int, choices=sorted(BUNDLE_FORMATS), default=1,
+                    help="bundle format: 1 = growing past/present cache, 2 = fixed-capacity in-place cache")
+    ap.add_argument("--from-bundle", default=None, help="re-export this bundle's weights in --format")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads while exporting")
+    ap.add_argument("--image-encoder-from", default=None, help="--random only: copy this bundle's image encoder")
+    for k in ("d_model", "n_layers", "n_heads", "d_ff", "max_context", "reprime_keep"):
+        ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=None, help=f"--random only: {k}")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     if args.random:
-        out = random_bundle(args.out, seed=args.seed)
+        from dataclasses import replace
+        dims = {k: getattr(args, k) for k in ("d_model", "n_layers", "n_heads", "d_ff", "max_context", "reprime_keep")
+                if getattr(args, k) is not None}
+        out = random_bundle(args.out, seed=args.seed, cfg=replace(TINY, **dims), fmt=args.format,
+                            image_encoder_from=args.image_encoder_from)
+    elif args.from_bundle:
+        out = reexport_bundle(args.from_bundle, args.out, fmt=args.format)
     elif args.checkpoint:
         from training.train import load_checkpoint
         model, meta = load_checkpoint(args.checkpoint)
@@ -213,9 +339,9 @@ def main(argv=None) -> None:
             train_va_head(enc_name, out=head_path)
         head, _ = load_va_head(head_path)
         card = Path(args.model_card).read_text() if args.model_card else ""
-        out = export_bundle(model, encoder, head, args.out, name=args.name, model_card=card)
+        out = export_bundle(model, encoder, head, args.out, name=args.name, model_card=card, fmt=args.format)
     else:
-        ap.error("give --checkpoint PATH or --random")
+        ap.error("give --checkpoint PATH, --from-bundle DIR or --random")
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"wrote {out} ({total / 1e6:.1f} MB)")
 
