@@ -63,12 +63,13 @@ def cmd_generate(args) -> int:
                                 bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
                                 time_signature=_time_signature(args.time_signature),
                                 temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
-                                device=args.device, guidance=args.guidance)
+                                device=args.device, guidance=args.guidance, attributes=args.attributes)
     except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
         raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     for p in pieces:
         print(f"{p.path}: {p.notes} notes, valence {p.valence:.2f} arousal {p.arousal:.2f}, "
-              f"{p.bpm:.0f} BPM, key {p.key or '-'}" + (f", from {p.source}" if p.source else ""))
+              f"{p.bpm:.0f} BPM, key {p.key or '-'}" + (f", from {p.source}" if p.source else "")
+              + (f" [{p.plan}]" if p.plan else ""))
     return 0
 
 
@@ -100,11 +101,24 @@ def cmd_live(args) -> int:
                        seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                        bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
                        fps=args.fps, capture=args.capture, capture_bars=args.capture_bars,
-                       guidance=args.guidance)
+                       guidance=args.guidance, osc=args.osc, osc_host=args.osc_host, follow=args.follow,
+                       follow_host=args.follow_host, follow_port=args.follow_port)
     try:
         return run_live(opts, report=lambda line: print(f"moodroll: {line}", file=sys.stderr, flush=True))
     except LiveError as e:
         raise UserError(str(e)) from None
+
+
+def cmd_send(args) -> int:
+    """Put a take into a DAW: ``send live TAKE.mid`` makes a clip in Live over AbletonOSC (engine/daw/ableton.py)."""
+    from engine.daw.ableton import send_take
+
+    try:
+        print(send_take(args.take, track=args.track - 1, slot=args.slot - 1, host=args.host, port=args.port,
+                        reply_port=args.reply_port, replace=args.replace, timeout=args.timeout))
+    except ValueError as e:
+        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    return 0
 
 
 def cmd_ports(args) -> int:
@@ -131,6 +145,9 @@ def _add_music_options(p: argparse.ArgumentParser) -> None:
                    f"{DEFAULT_GUIDANCE:g} = default, 2× decoding cost)")
     p.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--no-attributes", dest="attributes", action="store_false", help="do not derive key, tempo, "
+                   "density, velocity, register and polyphony from the emotion (the model alone decides; the "
+                   "sanity limits stay)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,7 +199,30 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--fps", type=float, default=4.0, help="webcam frames analysed per second")
     lv.add_argument("--capture", metavar="FILE.mid", help="on exit, write the last --capture-bars bars here")
     lv.add_argument("--capture-bars", type=int, default=8)
+    lv.add_argument("--osc", nargs="?", type=int, const=9000, metavar="PORT",
+                    help="take /moodroll/... OSC control messages on this UDP port (default 9000; docs/protocol.md)")
+    lv.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds (default 127.0.0.1: this "
+                    "machine only)")
+    lv.add_argument("--follow", choices=("midi", "live", "reaper"), help="follow the DAW's transport and tempo: "
+                    "midi = its MIDI clock on 'Moodroll Clock In', live = Ableton Live via AbletonOSC, "
+                    "reaper = Reaper's OSC control surface")
+    lv.add_argument("--follow-host", default="127.0.0.1", help="--follow live: the machine Live runs on; "
+                    "--follow reaper: the address to listen on (default 127.0.0.1)")
+    lv.add_argument("--follow-port", type=int, help="--follow live: AbletonOSC's port (11000); --follow reaper: "
+                    "the port Reaper sends its OSC feedback to (9001)")
     lv.set_defaults(func=cmd_live)
+
+    sd = sub.add_parser("send", help="put a take into a DAW (live: a clip in Ableton Live via AbletonOSC)")
+    sd.add_argument("daw", choices=("live",), help="the DAW (Reaper: use the ReaScripts in plugins/reaper/)")
+    sd.add_argument("take", metavar="TAKE.mid")
+    sd.add_argument("--track", type=int, default=1, help="track number, as Live shows it (default 1)")
+    sd.add_argument("--slot", type=int, default=1, help="clip slot (scene) number, as Live shows it (default 1)")
+    sd.add_argument("--host", default="127.0.0.1", help="the machine Live runs on (default 127.0.0.1)")
+    sd.add_argument("--port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
+    sd.add_argument("--reply-port", type=int, default=11001, help="where AbletonOSC answers (default 11001)")
+    sd.add_argument("--replace", action="store_true", help="replace a clip already in the slot")
+    sd.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer from Live")
+    sd.set_defaults(func=cmd_send)
 
     pt = sub.add_parser("ports", help="list MIDI inputs and outputs per MIDI system")
     pt.add_argument("--midi-api", help="only this system: jack, alsa, coremidi or winmm")

@@ -45,6 +45,11 @@ class LiveOptions:
     fps: float = 4.0  # webcam frames analysed per second
     capture: str | None = None  # on exit, write the last capture_bars bars here
     capture_bars: int = 8
+    osc: int | None = None  # serve the /moodroll/* OSC control protocol on this UDP port (engine/daw/)
+    osc_host: str = "127.0.0.1"
+    follow: str | None = None  # the DAW transport to follow: "midi" (clock), "live" (AbletonOSC), "reaper" (its OSC surface)
+    follow_host: str = "127.0.0.1"  # live: where Live runs; reaper: the address to listen on
+    follow_port: int | None = None  # live: AbletonOSC's port (11000); reaper: where Reaper sends (9001)
 
 
 def _check(o: LiveOptions) -> None:
@@ -59,6 +64,13 @@ def _check(o: LiveOptions) -> None:
         raise LiveError(f"--bars must be at least 1, got {o.bars}")
     if o.capture_bars < 1:
         raise LiveError(f"--capture-bars must be at least 1, got {o.capture_bars}")
+    if o.follow not in (None, "midi", "live", "reaper"):
+        raise LiveError(f"--follow must be midi, live or reaper, got {o.follow!r}")
+    if o.follow in ("live", "reaper") and o.clock_in:
+        raise LiveError(f"--follow {o.follow} follows the DAW over OSC; it cannot be combined with --clock-in")
+    for name, port in (("--osc", o.osc), ("--follow-port", o.follow_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise LiveError(f"{name} must be a UDP port (0-65535), got {port}")
     if o.capture is not None and not Path(o.capture).expanduser().resolve().parent.is_dir():
         raise LiveError(f"cannot write {o.capture}: its folder does not exist")
     try:
@@ -142,8 +154,12 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             cleanup.append(out.close)
             report(out.status)
             follower = None
-            if o.clock_in:
-                port = None if o.clock_in is True else o.clock_in
+            if o.follow in ("live", "reaper"):
+                follower = _osc_follower(o)
+                cleanup.append(follower.close)
+                report(follower.status)
+            if o.clock_in or o.follow == "midi":
+                port = None if o.clock_in in (True, False) else o.clock_in
                 clock_in = MidiInput(port, api=out.api, name=DEFAULT_CLOCK_IN_NAME)
                 cleanup.append(clock_in.close)
                 follower = ClockFollower(clock_in).start()
@@ -154,6 +170,16 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
 
         stream = LiveStream(gen, gen.tokenizer, out, clock=follower, options=options, on_status=report)
         cleanup.append(stream.stop)
+        if o.osc is not None:
+            from engine.daw.live_control import LiveControl
+            from engine.daw.osc_server import OscControlServer
+
+            try:
+                server = OscControlServer(LiveControl(stream, gen, out.full_name), o.osc_host, o.osc).start()
+            except OSError as e:
+                raise LiveError(_first_line(e)) from None
+            cleanup.append(server.close)
+            report(f"OSC control on udp {server.address} (/moodroll/..., see docs/protocol.md)")
         handlers = _install_signal_handlers()
         try:
             stream.start()
@@ -190,6 +216,20 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
                 close()
             except Exception:
                 pass
+
+
+def _osc_follower(o: LiveOptions):
+    """--follow live / reaper: the DAW's transport over OSC (engine/daw/), started."""
+    from engine.daw.ableton import LIVE_PORT, AbletonFollower
+    from engine.daw.reaper import DEFAULT_PORT, ReaperFollower
+
+    try:
+        if o.follow == "live":
+            return AbletonFollower(o.follow_host, LIVE_PORT if o.follow_port is None else o.follow_port).start()
+        port = DEFAULT_PORT if o.follow_port is None else o.follow_port
+        return ReaperFollower(o.follow_host, port, time_signature=o.time_signature).start()
+    except (OSError, ValueError) as e:
+        raise LiveError(_first_line(e)) from None
 
 
 def _install_signal_handlers() -> dict:

@@ -1,0 +1,214 @@
+"""Ableton Live through AbletonOSC (ideoforms/AbletonOSC, a Live Remote Script).
+
+AbletonOSC listens on UDP 11000 and answers on 11001 of the sender's host; indices are
+0-based; a getter's answer comes on the getter's own address. Used here:
+
+===========================================  =========================================  ======================
+sent                                         arguments                                  answer
+===========================================  =========================================  ======================
+/live/test                                                                              /live/test "ok"
+/live/song/get/num_tracks, .../num_scenes                                               (count,)
+/live/clip_slot/get/has_clip                 track, slot                                (track, slot, bool)
+/live/clip_slot/delete_clip                  track, slot                                -
+/live/clip_slot/create_clip                  track, slot, length (beats)                -
+/live/clip/add/notes                         track, slot, then per note: pitch, start,  -
+                                             duration (beats), velocity, mute
+/live/clip/set/name                          track, slot, name                          -
+/live/clip/get/name, /live/clip/get/length   track, slot                                (track, slot, value)
+/live/song/start_listen/<p> (stop_listen)    p: tempo, is_playing, current_song_time,   /live/song/get/<p> value
+                                             signature_numerator, signature_denominator (now, and on change)
+(sent by Live on its own)                                                               /live/song/beat n,
+                                                                                        /live/startup, /live/error
+===========================================  =========================================  ======================
+
+:func:`send_take` puts a take in a clip slot; :class:`AbletonFollower` follows Live's tempo
+and transport for ``moodroll live --follow live``. Live cannot run on the machines Moodroll
+is tested on: the tests use a stand-in AbletonOSC (a python-osc server with these addresses).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from engine.daw.oscio import LOOPBACK, OscPortError, OscSocket
+from engine.daw.take import read_take
+from engine.daw.transport import OscTransport
+
+LIVE_PORT = 11000  # AbletonOSC listens here
+REPLY_PORT = 11001  # ... and answers here, on the sender's host
+NOTES_PER_MESSAGE = 100  # 100 notes = ~2.6 kB, far below any UDP limit
+LISTEN = ("tempo", "is_playing", "current_song_time", "signature_numerator", "signature_denominator")
+
+
+class LiveBridgeError(ValueError):
+    """Live/AbletonOSC did not answer, or refused; one line for the user."""
+
+
+class AbletonOSCClient:
+    """Sends to AbletonOSC at ``host:port`` from UDP ``reply_port`` (where its answers arrive)."""
+
+    def __init__(self, host: str = LOOPBACK, port: int = LIVE_PORT, reply_port: int = REPLY_PORT,
+                 timeout: float = 2.0, on_message=None, on_tick=None):
+        self.live = (host, int(port))
+        self.timeout = timeout
+        self.on_message = on_message  # also called for every message (the follower)
+        self.errors: list[str] = []  # /live/error lines from Live
+        self._replies: dict[str, queue.SimpleQueue] = {}
+        self._lock = threading.Lock()
+        bind = LOOPBACK if host in (LOOPBACK, "localhost") else "0.0.0.0"
+        try:
+            self.socket = OscSocket(bind, reply_port, self._on_message, None, name="abletonosc",
+                                    what="the AbletonOSC reply", on_tick=on_tick)
+        except OscPortError as e:
+            raise LiveBridgeError(f"{e} (AbletonOSC always answers on {REPLY_PORT}: is another "
+                                  "AbletonOSC client running, e.g. moodroll live --follow live?)") from None
+        self.reply_port = self.socket.port
+        self.socket.start()
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, address: str, *args) -> None:
+        if not self.socket.send(address, list(args), self.live):
+            raise LiveBridgeError(f"cannot send {address} to {self.live[0]}:{self.live[1]}")
+
+    def request(self, address: str, *args, want=None, timeout: float | None = None) -> list:
+        """Send a getter and wait for its answer (on the same address; ``want(args)`` picks it)."""
+        q = self._queue(address)
+        while not q.empty():  # an old answer is not this one's
+            q.get_nowait()
+        self.send(address, *args)
+        end = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise LiveBridgeError(f"no answer from AbletonOSC at {self.live[0]}:{self.live[1]} to {address} "
+                                      "(is Live running, with AbletonOSC chosen as a Control Surface?)")
+            try:
+                got = q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if want is None or want(got):
+                return got
+
+    def _queue(self, address: str) -> queue.SimpleQueue:
+        with self._lock:
+            return self._replies.setdefault(address, queue.SimpleQueue())
+
+    def _on_message(self, address: str, args: list, sender: tuple, t: float) -> None:
+        if address == "/live/error":
+            self.errors.append(" ".join(map(str, args))[:300])
+        with self._lock:
+            q = self._replies.get(address)
+        if q is not None:
+            q.put(args)
+        if self.on_message is not None:
+            self.on_message(address, args, sender, t)
+
+
+def send_take(path, track: int = 0, slot: int = 0, host: str = LOOPBACK, port: int = LIVE_PORT,
+              reply_port: int = REPLY_PORT, replace: bool = False, timeout: float = 2.0) -> str:
+    """Put the take at ``path`` into Live's clip slot (``track``, ``slot``: 0-based) as a MIDI
+    clip of the take's length, with every note, named after the take. Returns a line saying
+    what was done; raises ValueError (LiveBridgeError, MidiReadError) with one line."""
+    take = read_take(path)
+    if track < 0 or slot < 0:
+        raise LiveBridgeError("track and slot numbers start at 1")
+    with AbletonOSCClient(host, port, reply_port, timeout) as live:
+        live.request("/live/test")
+        n_tracks = int(live.request("/live/song/get/num_tracks")[-1])
+        if track >= n_tracks:
+            raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
+        n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
+        if slot >= n_scenes:
+            raise LiveBridgeError(f"the Live set has {n_scenes} scenes; there is no slot {slot + 1}")
+        here = lambda a: len(a) >= 3 and a[0] == track and a[1] == slot  # noqa: E731
+        if live.request("/live/clip_slot/get/has_clip", track, slot, want=here)[2]:
+            if not replace:
+                raise LiveBridgeError(f"track {track + 1}, slot {slot + 1} already holds a clip (--replace replaces it)")
+            live.send("/live/clip_slot/delete_clip", track, slot)
+        live.send("/live/clip_slot/create_clip", track, slot, float(take.length))
+        for i in range(0, len(take.notes), NOTES_PER_MESSAGE):
+            args = [track, slot]
+            for pitch, start, duration, velocity in take.notes[i:i + NOTES_PER_MESSAGE]:
+                args += [pitch, float(start), float(duration), velocity, False]
+            live.send("/live/clip/add/notes", *args)
+        live.send("/live/clip/set/name", track, slot, take.name)
+        # AbletonOSC handles messages in order: these answers come after everything above.
+        name = live.request("/live/clip/get/name", track, slot, want=here)[2]
+        length = float(live.request("/live/clip/get/length", track, slot, want=here)[2])
+        if live.errors:
+            raise LiveBridgeError(f"Live refused: {live.errors[0]}")
+        if name != take.name or abs(length - take.length) > 1e-6:
+            raise LiveBridgeError(f"Live did not take the clip (it reports {name!r}, {length:g} beats)")
+    return (f"sent {take.path.name} to Live: track {track + 1}, slot {slot + 1}, {len(take.notes)} notes, "
+            f"{take.length / take.beats_per_bar:g} bars, clip {take.name!r}")
+
+
+class AbletonFollower(OscTransport):
+    """Live's tempo and play/stop through AbletonOSC's listeners (``moodroll live --follow live``).
+
+    On start (and every ``retry_s`` until Live answers, and again after ``/live/startup``) it
+    asks AbletonOSC to listen to :data:`LISTEN`; the answers come on ``/live/song/get/<p>``
+    now and at every change. ``current_song_time`` (and ``/live/song/beat``) are the song
+    position in beats, reported at Live's display rate; :class:`OscTransport` makes a grid of them.
+    """
+
+    def __init__(self, host: str = LOOPBACK, port: int = LIVE_PORT, reply_port: int = REPLY_PORT,
+                 retry_s: float = 2.0, lost_s: float = 3.5, **kw):
+        super().__init__("Live", lost_s=lost_s, **kw)
+        self.retry_s = retry_s
+        self._heard = False
+        self._asked_at = -1e9
+        self._metre = [4, 4]
+        self.client = AbletonOSCClient(host, port, reply_port, on_message=self._on_live, on_tick=self._tick)
+        self.status = f"waiting for Live (AbletonOSC at {host}:{port}): press play in Live"
+
+    def start(self) -> "AbletonFollower":
+        self._listen()
+        return self
+
+    def close(self) -> None:
+        for p in LISTEN:
+            self.client.socket.send(f"/live/song/stop_listen/{p}", [], self.client.live)
+        self.client.close()
+
+    def _listen(self) -> None:
+        self._asked_at = time.monotonic()
+        for p in LISTEN:
+            self.client.socket.send(f"/live/song/start_listen/{p}", [], self.client.live)
+
+    def _tick(self, now: float) -> None:
+        if not self._heard and now - self._asked_at > self.retry_s:
+            self._listen()  # Live was not up yet, or a datagram was lost
+        self.check_lost(now)
+
+    def _on_live(self, address: str, args: list, sender: tuple, t: float) -> None:
+        value = args[-1] if args else None
+        number = isinstance(value, (int, float))
+        if address == "/live/startup":
+            self._heard = False
+            self._listen()
+            return
+        if address == "/live/error":
+            self.status = f"Live says: {' '.join(map(str, args))[:200]}"
+            return
+        if not address.startswith("/live/song/"):
+            return
+        self._heard = True
+        if address == "/live/song/get/tempo" and number:
+            self.set_tempo(float(value), t)
+        elif address == "/live/song/get/is_playing" and number:
+            self.set_playing(bool(value), t)
+        elif address in ("/live/song/get/current_song_time", "/live/song/beat") and number and not isinstance(value, bool):
+            self.set_position(float(value), t)
+        elif address in ("/live/song/get/signature_numerator", "/live/song/get/signature_denominator") and number:
+            self._metre[address.endswith("denominator")] = int(value)
+            self.set_metre(*self._metre)
