@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.midi_io import DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPortError, _client, resolve_api
+from engine.midi_io import (DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPortError, _client, note_ons,
+                            resolve_api, sounding_notes)
 
 
 # frames: 0.67 ms at 48 kHz. JACK's dummy driver accepts 16 (0.33 ms) too, but on a loaded
@@ -169,23 +170,11 @@ class Recorder:
 
     def note_ons(self) -> list[tuple[float, int, int]]:
         """``(arrival time, pitch, velocity)`` of every note-on (velocity > 0)."""
-        return [(t, m[1], m[2]) for t, m in self.snapshot()
-                if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
+        return note_ons(self.snapshot())
 
     def sounding(self) -> set[tuple[int, int]]:
         """``(channel, pitch)`` of the notes a synth listening here would still be playing."""
-        on: set[tuple[int, int]] = set()
-        for _, m in self.snapshot():
-            if len(m) < 3:
-                continue
-            kind, ch = m[0] & 0xF0, m[0] & 0x0F
-            if kind == 0x90 and m[2] > 0:
-                on.add((ch, m[1]))
-            elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
-                on.discard((ch, m[1]))
-            elif kind == 0xB0 and m[1] in (120, 123):  # all sound off / all notes off
-                on = {n for n in on if n[0] != ch}
-        return on
+        return sounding_notes(self.snapshot())
 
     def wait_for(self, predicate, timeout: float) -> bool:
         end = time.monotonic() + timeout

@@ -325,15 +325,73 @@ class _Port:
         self.close()
 
 
-class MidiOutput(_Port):
+def heard(on: set[tuple[int, int]], m: Sequence[int]) -> set[tuple[int, int]]:
+    """The ``(channel, pitch)`` notes a synth plays after receiving message ``m``, given ``on``
+    before it (updated in place where it can be; use the result)."""
+    if len(m) < 3:
+        return on
+    kind, ch = m[0] & 0xF0, m[0] & 0x0F
+    if kind == 0x90 and m[2] > 0:
+        on.add((ch, m[1]))
+    elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+        on.discard((ch, m[1]))
+    elif kind == 0xB0 and m[1] in (120, ALL_NOTES_OFF):  # all sound off / all notes off
+        on = {n for n in on if n[0] != ch}
+    return on
+
+
+def sounding_notes(messages: Iterable[tuple[float, Sequence[int]]]) -> set[tuple[int, int]]:
+    """``(channel, pitch)`` of the notes a synth that received ``(time, bytes)`` ``messages``
+    would still be playing (note-on without its note-off; CC 120 / 123 end a channel's notes)."""
+    on: set[tuple[int, int]] = set()
+    for _, m in messages:
+        on = heard(on, m)
+    return on
+
+
+def note_ons(messages: Iterable[tuple[float, Sequence[int]]]) -> list[tuple[float, int, int]]:
+    """``(time, pitch, velocity)`` of every note-on (velocity > 0) among ``(time, bytes)`` messages."""
+    return [(t, m[1], m[2]) for t, m in messages if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+class NoteTracking:
+    """Note bookkeeping on top of a ``send(bytes) -> bool``: which notes are sounding, so
+    :meth:`all_notes_off` can end every one (shared by :class:`MidiOutput` and
+    :class:`engine.virtual.MemoryOutput`)."""
+
+    def _init_notes(self) -> None:
+        self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> velocity
+        self.channels_used: set[int] = {0}
+
+    def send(self, message: Sequence[int]) -> bool:  # pragma: no cover - every port defines it
+        raise NotImplementedError
+
+    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
+        self.sounding[(channel, pitch)] = velocity
+        self.channels_used.add(channel)
+        return self.send((0x90 | channel, pitch, velocity))
+
+    def note_off(self, pitch: int, channel: int = 0) -> bool:
+        self.sounding.pop((channel, pitch), None)
+        return self.send((0x80 | channel, pitch, 0))
+
+    def all_notes_off(self) -> None:
+        """A note-off for every sounding note, then CC 123 (all notes off) on every channel used."""
+        for channel, pitch in list(self.sounding):
+            self.note_off(pitch, channel)
+        self.sounding.clear()
+        for channel in sorted(self.channels_used):
+            self.send((0xB0 | channel, ALL_NOTES_OFF, 0))
+
+
+class MidiOutput(NoteTracking, _Port):
     """An output port that never raises from :meth:`send` and knows which notes are sounding."""
 
     kind = rtmidi.MidiOut
 
     def __init__(self, port: str | None = None, api: str | None = None,
                  name: str = DEFAULT_OUTPUT_NAME, monitor_s: float = 0.5):
-        self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> velocity
-        self.channels_used: set[int] = {0}
+        self._init_notes()
         self.sent = 0
         self.failed = 0
         super().__init__(port, api, name, monitor_s)
@@ -355,23 +413,6 @@ class MidiOutput(_Port):
             return False
         finally:
             self._lock.release()
-
-    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
-        self.sounding[(channel, pitch)] = velocity
-        self.channels_used.add(channel)
-        return self.send((0x90 | channel, pitch, velocity))
-
-    def note_off(self, pitch: int, channel: int = 0) -> bool:
-        self.sounding.pop((channel, pitch), None)
-        return self.send((0x80 | channel, pitch, 0))
-
-    def all_notes_off(self) -> None:
-        """A note-off for every sounding note, then CC 123 (all notes off) on every channel used."""
-        for channel, pitch in list(self.sounding):
-            self.note_off(pitch, channel)
-        self.sounding.clear()
-        for channel in sorted(self.channels_used):
-            self.send((0xB0 | channel, ALL_NOTES_OFF, 0))
 
     def _on_lost(self) -> None:
         self.sounding.clear()  # the receiver is gone, and its notes with it

@@ -52,18 +52,19 @@ from __future__ import annotations
 
 import atexit
 import heapq
+import io
 import os
 import queue
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.clock import (CLOCK, CONTINUE, SONG_POSITION, START, STOP, TICKS_PER_BEAT, ClockFollower,
-                          InternalClock, check_bpm)
+                          InternalClock, SystemTime, check_bpm)
+from engine.files import FileWriteError, write_atomic
 from engine.midi_io import MidiOutput
 from engine.streaming import BAR, KIND_ORDER, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
 from engine.tokenizer import Tokenizer
@@ -129,11 +130,13 @@ class LiveStream:
 
     def __init__(self, source, tokenizer: Tokenizer, output: MidiOutput,
                  clock: ClockFollower | None = None, options: StreamOptions = StreamOptions(),
-                 on_status: Callable[[str], None] | None = None):
+                 on_status: Callable[[str], None] | None = None, time_source=None):
         if not hasattr(source, "next_token"):
             raise TypeError("the token source needs a next_token() method")
         self.source, self.tokenizer, self.output, self.options = source, tokenizer, output, options
         self.follower = clock
+        # now / wait_until / idle / notify (engine.clock.SystemTime; tests: engine.virtual.VirtualTime)
+        self.time_source = time_source if time_source is not None else SystemTime(spin_s=options.spin_s)
         self.clock = InternalClock(options.bpm or options.default_bpm)
         self.follow_model_tempo = clock is None and options.bpm is None
         self.on_status = on_status
@@ -191,6 +194,7 @@ class LiveStream:
             t = threading.Thread(target=target, name=name, daemon=True)
             self._threads.append(t)
             t.start()
+            self.time_source.started(t)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -200,6 +204,7 @@ class LiveStream:
             return
         self._stopped = True
         self._stopping.set()
+        self.time_source.notify()
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout)
@@ -235,10 +240,12 @@ class LiveStream:
     def pause(self) -> None:
         """Silence now (all notes off) and hold the playhead; the decoder waits, ahead."""
         self._paused = True
+        self.time_source.notify()
 
     def resume(self) -> None:
         """Go on where paused (following a DAW: from the next bar, on the DAW's next bar line)."""
         self._paused = False
+        self.time_source.notify()
 
     @property
     def paused(self) -> bool:
@@ -318,6 +325,7 @@ class LiveStream:
             self.error = e
             self._set_status(f"error in {where}: {type(e).__name__}: {e}")
         self._stopping.set()
+        self.time_source.notify()
 
     @property
     def bpm(self) -> float | None:
@@ -330,12 +338,20 @@ class LiveStream:
         seq = 0
         put = self._queue.put
         bars_wanted = self.options.bars
+        ts = self.time_source
+        news = False  # events or horizon not yet announced to playback (ts.notify)
         try:
             while not self._stopping.is_set():
                 ahead = self.options.ahead_bars * self.beats_per_bar
                 if self.horizon - self.playhead >= ahead:
-                    self._stopping.wait(0.002)
+                    if news:
+                        ts.notify()
+                        news = False
+                    ts.idle(None, self._stopping)  # until playback moves on
                     continue
+                if news:  # before a source that may take a while (virtual time: may wait)
+                    ts.notify()
+                    news = False
                 try:
                     token = self.source.next_token()
                 except StopIteration:  # a finite source ran out
@@ -345,6 +361,8 @@ class LiveStream:
                         put((ev.beat, order[ev.kind], seq, ev)); seq += 1
                     put((end, order[END], seq, None))
                     self.horizon = float("inf")
+                    self._decoder_done = True
+                    ts.notify()
                     break
                 self.tokens += 1
                 for ev in dec.feed(token):
@@ -353,17 +371,22 @@ class LiveStream:
                             put((ev.beat, order[END], seq, None))
                             self.horizon = float("inf")
                             self._decoder_done = True
+                            ts.notify()
                             return
                         self.decoded_bars.append(ev.beat)
                         self.beats_per_bar = dec.beats_per_bar
                         self._apply_pending()  # the new bar is written under the new setting
                     put((ev.beat, order[ev.kind], seq, ev))
                     seq += 1
-                self.horizon = max(self.horizon, dec.beat)
+                    news = True
+                if dec.beat > self.horizon:
+                    self.horizon = dec.beat
+                    news = True
         except BaseException as e:  # noqa: BLE001 - reported, and playback stops cleanly
             self._fail(e, "the decoder")
         finally:
             self._decoder_done = True
+            ts.notify()
 
     # -- the playback thread ---------------------------------------------------------------------
     def _play_loop(self) -> None:
@@ -371,7 +394,12 @@ class LiveStream:
         out, q, heap = self.output, self._queue, []
         ch = opt.channel
         owner: dict[int, float] = {}  # pitch -> onset beat of the note that holds it
-        monotonic, sleep = time.monotonic, time.sleep
+        ts, stopping = self.time_source, self._stopping
+        now_of = ts.now
+
+        def sleep(seconds):  # nothing to do until another thread moves (or a moment passes)
+            ts.idle(seconds, stopping)
+
         playing = False
         offset = 0.0  # clock beat = music beat + offset (DAW song beats; 0 on our own clock)
         resume_at = 0.0  # music beat playback (re)starts from
@@ -391,7 +419,7 @@ class LiveStream:
                         heapq.heappush(heap, q.get_nowait())
                     except queue.Empty:
                         break
-                now = monotonic()
+                now = now_of()
 
                 # -- transport: start, pause, DAW start/stop ----------------------------------
                 if follower is not None and follower.generation != generation and playing:
@@ -400,6 +428,8 @@ class LiveStream:
                     out.all_notes_off(), owner.clear()
                     resume_at = self._next_bar_after(self.playhead)
                 if self._paused and playing:
+                    if follower is None:  # hold the beat sounding now (playhead was set at the last event)
+                        self.playhead = max(self.playhead, self.clock.beat_at(now))
                     playing = False
                     out.all_notes_off(), owner.clear()
                     if clock_out:
@@ -435,7 +465,10 @@ class LiveStream:
                 if beat_now is None:  # the DAW stopped between our checks
                     sleep(0.001)
                     continue
-                self.playhead = max(resume_at, beat_now - offset)
+                playhead = max(resume_at, beat_now - offset)
+                if playhead != self.playhead:
+                    self.playhead = playhead
+                    ts.notify()  # the decoder may go on
                 behind = self.playhead > self.horizon and not self._decoder_done
                 if behind and not was_behind:
                     self._underrun()
@@ -454,13 +487,9 @@ class LiveStream:
                 if due is None:
                     sleep(0.001)
                     continue
-                wait = due - monotonic()
-                if wait > opt.spin_s:
-                    sleep(min(wait - opt.spin_s, 0.004))
+                if not ts.wait_until(due, stopping):  # woken early: look at the queue and transport again
                     continue
-                while monotonic() < due:
-                    pass
-                sent_at = monotonic()
+                sent_at = now_of()
                 late = sent_at - due
                 if follower is None and late > opt.late_s and beat >= skip_before:
                     # the decoder fell behind: slip our own clock so this event sounds now and
@@ -519,6 +548,7 @@ class LiveStream:
                     out.send((STOP,))
             finally:
                 self._stopping.set()
+                ts.notify()
                 if self.error is None:
                     self._set_status("stopped" if not self.status.startswith("played") else self.status)
                 self._done.set()
@@ -605,16 +635,12 @@ class LiveStream:
         mid.tracks.append(track)
 
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        buf = io.BytesIO()
+        mid.save(file=buf)
         try:
-            mid.save(str(tmp))
-            os.replace(tmp, path)
-        except OSError as e:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-            raise CaptureError(f"cannot write {path}: {e.strerror or e}") from None
+            write_atomic(path, buf.getvalue())
+        except FileWriteError as e:
+            raise CaptureError(str(e)) from None
         return path
 
 
