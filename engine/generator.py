@@ -82,6 +82,21 @@ class Condition:
         return None if self.valence is None else (float(self.valence), float(self.arousal))
 
 
+def reprime_ids(context: list[int], pending: int, bundle: Bundle, bar: int) -> list[int]:
+    """What a full stream re-primes with: BOS + the last ``reprime_keep`` tokens (``context``
+    without its BOS, then ``pending``), cut to start at their first Bar."""
+    keep, max_context = bundle.decoder.reprime_keep, bundle.decoder.max_context
+    recent = context[1:] + [pending]
+    window = recent[-keep:]
+    if bar in window:
+        window = window[window.index(bar):]
+    else:  # no Bar in the window: take the last bar that still fits, else the window
+        starts = [i for i, t in enumerate(recent) if t == bar and len(recent) - i < max_context]
+        if starts:
+            window = recent[starts[-1]:]
+    return [bundle.bos] + window
+
+
 class MusicGenerator:
     """Sample an endless token stream from a bundle (a :class:`Bundle`, a folder, or None = shipped)."""
 
@@ -138,17 +153,7 @@ class MusicGenerator:
         self.n_reprimes = 0
 
     def _reprime_ids(self) -> list[int]:
-        """BOS + the last ``reprime_keep`` tokens, cut to start at their first Bar."""
-        bar = self.tokenizer.groups.bar
-        recent = self.context[1:] + [self._pending]
-        window = recent[-self.reprime_keep:]
-        if bar in window:
-            window = window[window.index(bar):]
-        else:  # no Bar in the window: take the last bar that still fits, else the window
-            starts = [i for i, t in enumerate(recent) if t == bar and len(recent) - i < self.max_context]
-            if starts:
-                window = recent[starts[-1]:]
-        return [self.bundle.bos] + window
+        return reprime_ids(self.context, self._pending, self.bundle, self.tokenizer.groups.bar)
 
     @property
     def guided(self) -> bool:
