@@ -26,6 +26,7 @@ from desktop.piano_roll import PianoRoll
 from desktop.session import Session
 from desktop.source_view import SourceView
 from desktop.transport import Transport
+from desktop.variations_bar import VariationsBar
 
 APP_NAME = "Moodroll"
 
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
         self._build()
         takes = takes_dir or self.settings.value("takes_folder", "") or default_takes_dir()
         self.session = Session(self, Path(takes))
+        self.variations = VariationsBar(self.session)
+        self._takes_box.layout().insertWidget(1, self.variations)
         self._connect()
         self._restore()
         self._roll_timer = QTimer(self, interval=33, timeout=self.session.tick)
@@ -123,7 +126,8 @@ class MainWindow(QMainWindow):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.setObjectName("bottomSplitter")
         bottom.addWidget(_panel(self.controls, title="Controls"))
-        bottom.addWidget(_panel(self.takes, title="Takes"))
+        self._takes_box = _panel(self.takes, title="Takes")
+        bottom.addWidget(self._takes_box)
         bottom.setSizes([520, 480])
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
@@ -189,6 +193,15 @@ class MainWindow(QMainWindow):
         t.syncToggled.connect(s.sync_toggled)
         t.portChosen.connect(s.port_chosen)
         t.captureClicked.connect(s.capture)
+        t.previewToggled.connect(s.preview_toggled)
+        b.previewChanged.connect(lambda on, _why: t.set_preview(on))
+        for name, slot in (("error", lambda line: self.show_message("error", line)),
+                           ("takeActivated", lambda path: self.show_message("info", f"{path}: drag it into "
+                                                                            "the DAW, or Save As")),
+                           ("sendToLive", s.send_to_live)):
+            sig = getattr(self.takes, name, None)
+            if sig is not None:
+                sig.connect(slot)
         self.source.imageChosen.connect(lambda src, name: self.open_image(src, name))
         self.source.cameraToggled.connect(s.camera_toggled)
         self.pad.targetChanged.connect(s.target_changed)
@@ -251,6 +264,7 @@ class MainWindow(QMainWindow):
         try:
             self.save_settings()
         finally:
+            self.variations.shutdown()
             self.session.close()
             self.bridge.shutdown()
         super().closeEvent(e)

@@ -69,7 +69,8 @@ class EngineBridge(QObject):
     cameraVA = pyqtSignal(float, float)  # smoothed VA from the webcam
     cameraRunning = pyqtSignal(bool)
     portsListed = pyqtSignal(list, str)  # output port names, error ("" if fine)
-    takeCaptured = pyqtSignal(object)  # Path of the new take
+    takeCaptured = pyqtSignal(object)  # the new take (engine.takes.Take)
+    previewChanged = pyqtSignal(bool, str)  # preview sound on/off, why
     _deliver = pyqtSignal(object, object)  # (callback, result): run callback(result) on the UI thread
 
     def __init__(self, bundle=None, midi_api: str | None = None, port_name: str = "Moodroll",
@@ -93,6 +94,7 @@ class EngineBridge(QObject):
         self.frame = None  # latest webcam frame (RGB, small), written by the webcam thread
         self.picture_va: tuple[float, float] | None = None
         self.picture_tokens = None
+        self.picture_rgb = None  # the picture (or webcam frame) the VA came from, for variations
         self.target_va: tuple[float, float] | None = None  # the puck, when the user overrides
         from engine.controls import MusicalControls
         from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
@@ -224,7 +226,7 @@ class EngineBridge(QObject):
         def done(res):
             rgb, tokens, v, a = res
             self.stop_camera()
-            self.picture_va, self.picture_tokens = (v, a), tokens
+            self.picture_va, self.picture_tokens, self.picture_rgb = (v, a), tokens, rgb
             self._steer()
             self.pictureAnalyzed.emit(rgb, v, a, label)
 
@@ -250,7 +252,7 @@ class EngineBridge(QObject):
             return gen.analyze_image(rgb)
 
         def update(va, tokens):  # webcam thread
-            self.picture_tokens = tokens
+            self.picture_tokens, self.picture_rgb = tokens, self.frame
             self.cameraVA.emit(float(va[0]), float(va[1]))
 
         def open_cam():
@@ -322,6 +324,31 @@ class EngineBridge(QObject):
         if old is not None:
             old.close()  # all notes off first
         return new
+
+    def enable_preview(self, on: bool) -> None:
+        """Turn the built-in preview synth on (opens the audio device, on the worker) or off."""
+        if not on:
+            old = self.preview
+            self.set_preview(None)
+            if old is not None:
+                self._run(old.close)
+            self.previewChanged.emit(False, "preview sound off")
+            return
+
+        def open_synth():
+            from desktop.preview import PreviewSynth
+
+            return PreviewSynth()
+
+        def done(sink):
+            self.set_preview(sink)
+            self.previewChanged.emit(True, sink.status)
+
+        def failed(line):
+            self.message.emit("warning", f"{line}; MIDI to the DAW still works")
+            self.previewChanged.emit(False, line)
+
+        self._run(open_synth, done, failed)
 
     def set_preview(self, sink) -> None:
         """The built-in preview synth (a MidiOutput-like sink), or None to turn it off."""

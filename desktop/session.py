@@ -44,6 +44,8 @@ class Session:
 
     def _show_takes(self, takes) -> None:
         panel = self.win.takes
+        if hasattr(panel, "store"):
+            panel.store = self.store  # for Save As / delete; listing was done on the worker
         if hasattr(panel, "set_takes"):
             panel.set_takes(takes)
         elif hasattr(panel, "add_take"):
@@ -57,6 +59,17 @@ class Session:
             self.win.takes.add_take(take)
         bars = getattr(take, "bars", None)
         self.win.show_message("info", f"saved take {Path(take.path).name}" + (f" ({bars} bars)" if bars else ""))
+
+    def send_to_live(self, path: str) -> None:
+        """Put a take into Ableton Live's first track / slot through AbletonOSC (engine/daw)."""
+        def send():
+            from engine.daw.ableton import send_take
+
+            return send_take(path)
+
+        self.bridge._run(send, lambda line: self.win.show_message("info", line),
+                         lambda line: self.win.show_message("error", f"Send to Live: {line} (is Live running "
+                                                            "with AbletonOSC?)"))
 
     def _meta(self):
         from engine.takes import TakeMeta
@@ -88,6 +101,7 @@ class Session:
 
     # -- transport ----------------------------------------------------------------------------
     def play(self) -> None:
+        getattr(self.win.controls, "flush", lambda: None)()  # a control edit still in its debounce
         self.win.roll.clear()
         self.win.pad.clear_trail()
         self.bridge.play()
@@ -108,7 +122,12 @@ class Session:
         self.win.show_message("warning" if "behind" in line else "info", line)
 
     def sync_toggled(self, on: bool) -> None:
+        getattr(self.win.controls, "set_tempo_enabled", lambda _on: None)(not on)
         self.bridge.set_sync(on)
+
+    def preview_toggled(self, on: bool) -> None:
+        self.win.settings.setValue("preview", bool(on))
+        self.bridge.enable_preview(on)
 
     def port_chosen(self, name) -> None:
         self.bridge.choose_port(name)
@@ -117,6 +136,8 @@ class Session:
         self.win.transport.set_ports(names, self.bridge.port_choice)
         if error:
             self.win.show_message("error", error)
+            if self.bridge.preview is None:  # no MIDI system: the preview sound is how to hear it
+                self.win.transport.previewButton.setChecked(True)
 
     # -- steering -----------------------------------------------------------------------------
     def model_ready(self, name: str) -> None:
@@ -162,16 +183,18 @@ class Session:
         except ValueError as e:
             self.win.show_message("error", first_line(e))
             return
-        bpm = getattr(c, "bpm", lambda: None)()
-        self.bridge.set_controls(controls, sampling, bpm)
+        self.bridge.set_controls(controls, sampling, None)  # a tempo lock is in controls.bpm
         self._update_attributes()
 
     def _update_attributes(self) -> None:
         try:
-            _, _, text = self.bridge.effective()
+            controls, bpm, text = self.bridge.effective()
         except ValueError as e:
-            text = first_line(e)
+            self.win.attributesLabel.setText(first_line(e))
+            return
         self.win.attributesLabel.setText(text)
+        if not self.bridge.sync and hasattr(self.win.controls, "set_tempo"):
+            self.win.controls.set_tempo(bpm)  # show the tempo that plays (no `changed`)
 
     # -- timers -------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -210,7 +233,10 @@ class Session:
 
     def slow_tick(self) -> None:
         b, t = self.bridge, self.win.transport
-        t.set_sync_state(*b.clock_state())
+        status, daw_bpm, locked = b.clock_state()
+        t.set_sync_state(status, daw_bpm, locked)
+        if b.sync and daw_bpm and hasattr(self.win.controls, "set_tempo"):
+            self.win.controls.set_tempo(daw_bpm)
         status, connected = b.port_status()
         self.win.portLabel.setText(("● " if connected else "○ ") + status)
         s = b.stream
@@ -240,6 +266,8 @@ class Session:
         if hasattr(self.win.controls, "load"):
             self.win.controls.load(st)
             self.controls_changed()
+        if str(st.value("preview", "false")).lower() == "true":
+            self.win.transport.previewButton.setChecked(True)
         if st.value("tempo_mode", "own") == "daw":
             self.win.transport.syncButton.setChecked(True)  # -> set_sync via the toggled signal
 

@@ -16,6 +16,7 @@ class Transport(QWidget):
     syncToggled = pyqtSignal(bool)
     portChosen = pyqtSignal(object)  # None = our virtual port, else an existing port's name
     captureClicked = pyqtSignal(int)  # bars
+    previewToggled = pyqtSignal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -39,14 +40,21 @@ class Transport(QWidget):
         self.syncLabel.setMinimumWidth(150)
         self.portCombo = QComboBox()
         self.portCombo.setObjectName("portCombo")
-        self.portCombo.setMinimumWidth(210)
+        self.portCombo.setMinimumWidth(200)
+        self.portCombo.setMaximumWidth(280)
         self.portCombo.setToolTip("Where the notes go: Moodroll's own virtual port (arm a MIDI track on it in "
                                   "the DAW), or an existing port")
         self.portCombo.addItem(VIRTUAL, None)
+        self.previewButton = QPushButton("Preview sound")
+        self.previewButton.setObjectName("previewButton")
+        self.previewButton.setCheckable(True)
+        self.previewButton.setToolTip("Hear the notes through this computer's speakers (a General MIDI piano); "
+                                      "leave it off when the DAW plays them")
         self.barsSpin = QSpinBox()
         self.barsSpin.setRange(1, 64)
         self.barsSpin.setValue(8)
         self.barsSpin.setSuffix(" bars")
+        self.barsSpin.setFixedWidth(92)
         self.barsSpin.setToolTip("How many of the last bars Capture keeps")
         self.captureButton = QPushButton("Capture last 8 bars")
         self.captureButton.setObjectName("captureButton")
@@ -62,6 +70,7 @@ class Transport(QWidget):
         port_label.setObjectName("dim")
         lay.addWidget(port_label)
         lay.addWidget(self.portCombo)
+        lay.addWidget(self.previewButton)
         lay.addSpacing(6)
         lay.addWidget(self.barsSpin)
         lay.addWidget(self.captureButton)
@@ -69,6 +78,7 @@ class Transport(QWidget):
         self.playButton.clicked.connect(self._play_clicked)
         self.stopButton.clicked.connect(self.stopClicked)
         self.syncButton.toggled.connect(self.syncToggled)
+        self.previewButton.toggled.connect(self.previewToggled)
         self.portCombo.activated.connect(lambda i: self.portChosen.emit(self.portCombo.itemData(i)))
         self.captureButton.clicked.connect(lambda: self.captureClicked.emit(self.barsSpin.value()))
         QShortcut(QKeySequence(Qt.Key.Key_Space), self.window() or self, activated=self.toggle,
@@ -98,6 +108,11 @@ class Transport(QWidget):
         i = self.portCombo.findData(chosen) if chosen else 0
         self.portCombo.setCurrentIndex(max(0, i))
         self.portCombo.blockSignals(False)
+
+    def set_preview(self, on: bool) -> None:
+        self.previewButton.blockSignals(True)
+        self.previewButton.setChecked(on)
+        self.previewButton.blockSignals(False)
 
     def set_sync_state(self, status: str, bpm: float | None, locked: bool) -> None:
         if not self.syncButton.isChecked():
