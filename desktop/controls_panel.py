@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
+from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                              QSpinBox, QWidget)
 
 from engine.controls import SCALES, MusicalControls, parse_key
@@ -70,6 +70,7 @@ class ValueSlider(QWidget):
 
     def __init__(self, lo: int, hi: int, fmt, parent=None):
         super().__init__(parent)
+        self.setObjectName("row")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(lo, hi)
         self.fmt = fmt
@@ -166,6 +167,17 @@ class ControlsPanel(QWidget):
         self.errorLabel.setStyleSheet("color: #e0555f;")
         self.errorLabel.hide()
 
+        for box in (self.polyphony, self.low, self.high, self.tempo):  # value fields: type, scroll or arrow keys
+            box.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
+            box.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            box.setToolTip(box.toolTip() + " — type a value, or scroll / use the arrow keys")
+        # The rows' containers take the panel's colour; the lock box gets a visible frame.
+        self.setStyleSheet("QWidget#row { background: transparent; }"
+                           "QCheckBox { background: transparent; }"
+                           "QCheckBox::indicator { width: 14px; height: 14px; border-radius: 3px;"
+                           " border: 1px solid palette(mid); background: palette(base); }"
+                           "QCheckBox::indicator:checked { background: palette(highlight);"
+                           " border-color: palette(highlighted-text); }")
         self._layout()
         self._apply(DEFAULTS)
         for sig in (self.keyCombo.currentIndexChanged, self.strength.valueChanged, self.variation.valueChanged,
@@ -186,19 +198,19 @@ class ControlsPanel(QWidget):
             lab.setBuddy(buddy)
             return lab
 
-        rng = QWidget()
+        rng = QWidget(objectName="row")
         rl = QHBoxLayout(rng)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.low, 1)
         dash = QLabel("–", objectName="dim")
         rl.addWidget(dash)
         rl.addWidget(self.high, 1)
-        tempo = QWidget()
+        tempo = QWidget(objectName="row")
         tl = QHBoxLayout(tempo)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.tempo, 1)
         tl.addWidget(self.tempoLock)
-        seed = QWidget()
+        seed = QWidget(objectName="row")
         sl = QHBoxLayout(seed)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(self.seedButton)
@@ -214,6 +226,9 @@ class ControlsPanel(QWidget):
             g.addWidget(label(rt, buddy), r, 2)
             g.addWidget(rw, r, 3)
         g.addWidget(self.errorLabel, len(left), 0, 1, 4)
+        hint = QLabel("Changes are heard from the next bar; the takes keep what was played.", objectName="dim")
+        hint.setStyleSheet("font-size: 8pt;")
+        g.addWidget(hint, len(left) + 2, 0, 1, 4, Qt.AlignmentFlag.AlignBottom)
         g.setColumnStretch(1, 3)
         g.setColumnStretch(3, 2)
         g.setColumnMinimumWidth(2, 64)

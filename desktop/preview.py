@@ -329,3 +329,32 @@ def loudness_dbfs(audio: np.ndarray) -> float:
     """RMS level in dB relative to full scale (-inf for digital silence)."""
     rms = float(np.sqrt(np.mean(np.square(np.asarray(audio, np.float64))))) if len(audio) else 0.0
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def main(argv=None) -> int:
+    """``python -m desktop.preview TAKE.mid [OUT.wav]``: render a take through the preview
+    synth, write the WAV, print its level and how much faster than real time it rendered."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m desktop.preview", description=main.__doc__.split(":", 1)[0])
+    ap.add_argument("midi")
+    ap.add_argument("wav", nargs="?")
+    args = ap.parse_args(argv)
+    try:
+        t0 = time.perf_counter()
+        audio = render_midi(args.midi)
+        took = time.perf_counter() - t0
+    except PreviewError as e:
+        print(f"error: {e}")
+        return 1
+    out = Path(args.wav) if args.wav else Path(args.midi).with_suffix(".wav")
+    write_wav(out, audio)
+    secs = len(audio) / SAMPLE_RATE
+    print(f"{out}: {secs:.1f} s, {loudness_dbfs(audio):.1f} dBFS RMS, peak {np.abs(audio).max():.2f}, "
+          f"rendered {secs / max(took, 1e-9):.0f}x faster than real time; {available()[1] or 'audio device: ok'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,6 +31,11 @@ ROLL_W = 112
 
 def describe(take) -> str:
     """One line of facts: ``V 6.5 · A 3.2 · C minor · 110 BPM · 8 bars · 0:17``."""
+    return " · ".join(facts(take))
+
+
+def facts(take) -> list[str]:
+    """The facts of :func:`describe`, most important first."""
     parts = []
     if take.valence is not None:
         parts.append(f"V {take.valence:.1f} · A {take.arousal:.1f}")
@@ -43,7 +48,7 @@ def describe(take) -> str:
     if take.seconds is not None:
         s = int(round(take.seconds))
         parts.append(f"{s // 60}:{s % 60:02d}")
-    return " · ".join(parts)
+    return parts
 
 
 def title(take, now: float | None = None) -> str:
@@ -185,8 +190,11 @@ class TakeDelegate(QStyledItemDelegate):
             src = fm2.elidedText(str(take.source), Qt.TextElideMode.ElideMiddle, text_w - name_w - 16)
             p.drawText(QRectF(tx, r.top() + 6, text_w, fm.height()),
                        int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), src)
-        facts = fm2.elidedText(describe(take), Qt.TextElideMode.ElideRight, text_w)
-        p.drawText(tx, r.bottom() - 7 - fm2.descent(), facts)
+        shown = facts(take)  # as many whole facts as fit, most important first
+        while len(shown) > 1 and fm2.horizontalAdvance(" · ".join(shown)) > text_w:
+            shown.pop()
+        line = fm2.elidedText(" · ".join(shown), Qt.TextElideMode.ElideRight, text_w)
+        p.drawText(tx, r.bottom() - 7 - fm2.descent(), line)
         p.restore()
 
     @staticmethod
@@ -256,6 +264,7 @@ class TakesPanel(QWidget):
         self.view.setItemDelegate(TakeDelegate(self.view))
         self.view.setUniformItemSizes(True)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setStyleSheet("QScrollBar::add-line, QScrollBar::sub-line { height: 0; width: 0; border: 0; }")
         self.view.setMouseTracking(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setDragEnabled(True)

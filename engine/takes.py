@@ -232,11 +232,18 @@ class TakeStore:
         meta = _as_meta(meta)
         final = self.new_path(prefix)
         scratch = self.folder / f".{final.stem}.capture.tmp"  # hidden: never listed
+        from engine.stream import CaptureError
+
         try:
             stream.capture(scratch, bars)
             data = scratch.read_bytes()
         except OSError as e:
             raise TakeError(_one_line(e, final)) from None
+        except CaptureError as e:
+            if not str(e).startswith("cannot write"):
+                raise  # nothing played yet: the stream's own one line
+            why = str(e).rsplit(": ", 1)[-1]
+            raise TakeError(f"cannot save take {final.name} in {self.folder}: {why}; earlier takes are kept") from None
         finally:
             scratch.unlink(missing_ok=True)
         played = list(stream.played_bars)
