@@ -15,6 +15,8 @@ it from the same socket, so a peer that answers the sender's address reaches us.
 """
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import threading
 import time
@@ -24,6 +26,20 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 MAX_DATAGRAM = 65536
+RECEIVE_BUFFER = 1 << 21
+
+
+class _QuietPythonOsc(logging.Filter):
+    """python-osc logs a warning on the root logger for every odd datagram it parses; we answer
+    those ourselves (one error line to the sender), so a flood of junk must not flood stderr."""
+
+    folder = os.path.dirname(os.path.abspath(OscPacket.__module__ and __import__("pythonosc").__file__))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.WARNING and record.pathname.startswith(self.folder))
+
+
+logging.getLogger().addFilter(_QuietPythonOsc())
 LOOPBACK = "127.0.0.1"
 
 
@@ -56,6 +72,10 @@ class OscSocket:
                  what: str = "OSC", on_tick: Callable[[float], None] | None = None):
         self.on_message, self.on_bad, self.on_tick, self.name = on_message, on_bad, on_tick, name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:  # room for a burst (the default holds ~250 small datagrams); the OS may give less
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass
         try:
             self.sock.bind((host, int(port)))
         except (OSError, OverflowError, ValueError) as e:
