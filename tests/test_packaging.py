@@ -1,0 +1,125 @@
+"""The packaged build (desktop/packaging) holds what it should and works without Python.
+
+Opt-in (the build takes minutes and all cores): skipped unless ``MOODROLL_PACKAGING=1``.
+
+    bash desktop/packaging/build.sh
+    MOODROLL_PACKAGING=1 .venv/bin/python -m pytest -q tests/test_packaging.py
+
+Reads the bundle's file list (the files in ``dist/moodroll/`` and the module list build.sh
+wrote from the executables' archives) and asserts nothing of training is inside; runs the
+frozen ``moodroll generate`` from an empty folder (so the model and the example picture must
+come from the bundle) and checks the .mid; on Linux plays ``moodroll live`` into a real JACK
+port; starts the frozen ``moodroll-app`` offscreen. ``MOODROLL_BUNDLE_DIR`` points elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = Path(os.environ.get("MOODROLL_BUNDLE_DIR", ROOT / "dist" / "moodroll"))
+EXE = ".exe" if sys.platform == "win32" else ""
+
+pytestmark = pytest.mark.skipif(os.environ.get("MOODROLL_PACKAGING") != "1",
+                                reason="packaging tests are opt-in: bash desktop/packaging/build.sh, "
+                                       "then MOODROLL_PACKAGING=1")
+
+# Top-level names (packages, dist-infos, shared libraries) that mean training leaked in.
+FORBIDDEN = re.compile(r"^(torch|torchvision|torchaudio|timm|onnx|onnxscript|onnx_ir|matplotlib|training|"
+                       r"libtorch\w*|libc10\w*|nvidia|triton|onnxruntime_gpu)([._-]|$)", re.I)
+
+
+def run(*args, timeout=600, **kw):
+    """Run a frozen executable with no virtualenv or checkout in reach (cwd: an empty folder)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(kw.pop("env", {}))
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    if not (BUNDLE / f"moodroll{EXE}").is_file():
+        pytest.fail(f"no build in {BUNDLE}: run bash desktop/packaging/build.sh first")
+    return BUNDLE
+
+
+def names_inside(bundle: Path) -> list[str]:
+    """Every file path in the folder, and every module inside the executables (modules.txt)."""
+    files = [p.relative_to(bundle).as_posix() for p in bundle.rglob("*")]
+    modules = (bundle.parent / "moodroll-modules.txt")
+    assert modules.is_file(), "build.sh writes dist/moodroll-modules.txt from the executables' archives"
+    return files + modules.read_text().split()
+
+
+def test_nothing_of_training_is_inside(bundle):
+    names = names_inside(bundle)
+    parts = {part for n in names for part in re.split(r"[/\\]", n)}
+    leaked = sorted(p for p in parts if FORBIDDEN.match(p))
+    assert not leaked, f"training packages inside the bundle: {leaked[:10]}"
+    modules = set((bundle.parent / "moodroll-modules.txt").read_text().split())
+    assert "engine.cli" in modules and "onnxruntime" in modules and "miditok" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("torch", "timm", "onnx", "matplotlib", "training")}
+
+
+def test_the_model_and_examples_are_inside(bundle):
+    data = next(p for p in (bundle / "_internal", bundle) if (p / "assets").is_dir())
+    for name in ("manifest.json", "config.json", "decoder_step.onnx", "image_encoder.onnx", "condition.onnx"):
+        assert (data / "assets" / "models" / "default" / name).is_file(), name
+    assert (data / "assets" / "examples" / "sunrise.jpg").is_file()
+
+
+def test_frozen_generate_writes_a_valid_midi_file(bundle, tmp_path):
+    import mido
+
+    data = next(p for p in (bundle / "_internal", bundle) if (p / "assets").is_dir())
+    out = tmp_path / "x.mid"
+    r = run(bundle / f"moodroll{EXE}", "generate", data / "assets" / "examples" / "sunrise.jpg", "-o", out,
+            "--bars", 2, "--seed", 1, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "notes, valence" in r.stdout
+    mid = mido.MidiFile(out)
+    notes = [m for m in mid if m.type == "note_on" and m.velocity > 0]
+    assert notes and all(21 <= m.note <= 108 for m in notes)
+
+
+def test_frozen_cli_reports_bad_input_in_one_line(bundle, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a picture")
+    r = run(bundle / f"moodroll{EXE}", "generate", bad, "-o", tmp_path / "y.mid", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("moodroll: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "y.mid").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="JACK ports are tested on Linux")
+def test_frozen_ports_and_live_reach_jack(bundle, jack_server, tmp_path):
+    from engine.bench_realtime import Recorder
+
+    synth = Recorder(None, api="jack", name="Packaged Synth")
+    try:
+        r = run(bundle / "moodroll", "ports", "--midi-api", "jack", cwd=tmp_path)
+        assert r.returncode == 0 and "Packaged Synth" in r.stdout, r.stdout + r.stderr
+        r = run(bundle / "moodroll", "live", "--valence", 7, "--arousal", 6, "--bars", 2, "--bpm", 300,
+                "--seed", 3, "--port", "Packaged Synth", "--midi-api", "jack", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "connected to" in r.stderr and "played 2 bars" in r.stderr
+        assert synth.wait_for(lambda rec: rec.sounding() == set(), timeout=5)
+        assert synth.note_ons()
+    finally:
+        synth.close()
+
+
+def test_frozen_app_starts_and_shows_its_window(bundle, tmp_path):
+    app = bundle / f"moodroll-app{EXE}"
+    if not (ROOT / "desktop" / "app.py").is_file():
+        pytest.skip("desktop/app.py does not exist yet: the bundle holds the CLI only")
+    assert app.is_file(), "desktop/app.py exists but the bundle has no moodroll-app"
+    shot = tmp_path / "window.png"
+    r = run(app, "--screenshot", shot, cwd=tmp_path, timeout=300,
+            env={"QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
