@@ -27,6 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.midi_io import MidiOutput
+
 SAMPLE_RATE = 44100
 BLOCK = 256  # frames per audio callback: 5.8 ms at 44.1 kHz
 DRUM_CHANNEL = 9
@@ -44,6 +46,28 @@ def soundfont_path() -> Path:
     return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
 
 
+_PA_LOCK = threading.Lock()
+_pa_module = None
+
+
+def _portaudio():
+    """sounddevice, with PortAudio *not* left initialised (it initialises itself on import).
+
+    PortAudio holds a client of the audio system (a JACK client, an ALSA handle) while it is
+    initialised, and terminating it after that system went away aborts the process (JACK:
+    an assertion in pa_jack.c at exit). So PortAudio is initialised only while in use: around
+    a device query and while the preview plays (its init/terminate calls are counted)."""
+    global _pa_module
+    with _PA_LOCK:
+        if _pa_module is None:
+            import sounddevice as sd
+
+            if getattr(sd, "_initialized", 0) > 0:
+                sd._terminate()  # the import's own initialisation
+            _pa_module = sd
+        return _pa_module
+
+
 def available() -> tuple[bool, str]:
     """Whether the preview can play here, and why not: ``(True, "")`` or ``(False, one line)``."""
     try:
@@ -53,14 +77,21 @@ def available() -> tuple[bool, str]:
     if not soundfont_path().is_file():
         return False, f"no preview sound: the SoundFont {soundfont_path()} is missing"
     try:
-        import sounddevice as sd
+        sd = _portaudio()
     except (ImportError, OSError) as e:  # OSError: the PortAudio library itself is missing
         return False, ("no preview sound: PortAudio is missing (Debian/Ubuntu: apt install libportaudio2; "
                        f"{type(e).__name__}: {e})")
+    dev = None
+    try:
+        sd._initialize()
+    except Exception as e:
+        return False, f"no preview sound: the audio system cannot be started ({e})"
     try:
         dev = sd.query_devices(kind="output")
     except Exception:  # sounddevice raises PortAudioError / ValueError when there is none
         dev = None
+    finally:
+        sd._terminate()
     if not dev or dev.get("max_output_channels", 0) < 1:
         return False, "no audio output device found: the preview sound is off (MIDI to your DAW still works)"
     return True, ""
@@ -128,6 +159,7 @@ class PreviewSynth:
                  start: bool = True, device=None, blocksize: int = BLOCK):
         self.name = "Preview"
         self.voice = _Voice(soundfont, samplerate, program)
+        self._soundfont, self._program = soundfont, program
         self.samplerate, self.blocksize, self.device = samplerate, blocksize, device
         self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> velocity, as MidiOutput
         self.channels_used: set[int] = {0}
@@ -136,6 +168,7 @@ class PreviewSynth:
         self.connected = False
         self.status = "preview sound off"
         self._pending: deque = deque()  # raw messages, MIDI thread -> audio callback
+        self.blocks = 0  # audio blocks rendered by the device callback
         self._stream = None
         self._lock = threading.Lock()  # start/stop only; never taken by send or the callback
         self._closed = False
@@ -152,14 +185,19 @@ class PreviewSynth:
             if not ok:
                 self.status = why
                 raise PreviewError(why)
-            import sounddevice as sd
-
+            sd = _portaudio()
+            sd._initialize()  # held while playing; stop() terminates it again
             try:
+                rate = int(sd.query_devices(self.device, kind="output")["default_samplerate"])
+                if rate != self.samplerate:  # render at the device's own rate (JACK runs at 48 kHz)
+                    self.voice = _Voice(self._soundfont, rate, self._program)
+                    self.samplerate = rate
                 stream = sd.OutputStream(samplerate=self.samplerate, channels=2, dtype="float32",
                                          blocksize=self.blocksize, latency="low", device=self.device,
                                          callback=self._callback)
                 stream.start()
             except Exception as e:
+                sd._terminate()
                 self.status = f"no preview sound: the audio device cannot be opened ({e})"
                 raise PreviewError(self.status) from None
             self._stream, self.connected = stream, True
@@ -178,10 +216,13 @@ class PreviewSynth:
                 stream.close()
             except Exception:
                 pass
+            finally:
+                _portaudio()._terminate()
 
     def _callback(self, outdata, frames, time_info, status) -> None:  # the audio thread
         self._drain()
         outdata[:] = self.voice.render(frames)
+        self.blocks += 1
 
     def _drain(self) -> None:
         pending, apply = self._pending, self.voice.apply
@@ -201,22 +242,12 @@ class PreviewSynth:
         self.sent += 1
         return True
 
-    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
-        self.sounding[(channel, pitch)] = velocity
-        self.channels_used.add(channel)
-        return self.send((0x90 | channel, pitch, velocity))
-
-    def note_off(self, pitch: int, channel: int = 0) -> bool:
-        self.sounding.pop((channel, pitch), None)
-        return self.send((0x80 | channel, pitch, 0))
-
-    def all_notes_off(self) -> None:
-        """A note-off for every sounding note, then CC 123 (all notes off) on every channel used."""
-        for channel, pitch in list(self.sounding):
-            self.note_off(pitch, channel)
-        self.sounding.clear()
-        for channel in sorted(self.channels_used):
-            self.send((0xB0 | channel, 123, 0))
+    # The sounding-note bookkeeping is MidiOutput's own (one definition): note_on / note_off
+    # keep ``sounding`` and ``channels_used``; all_notes_off sends a note-off for each sounding
+    # note, then CC 123 on every channel used. They reach the synth through ``send``.
+    note_on = MidiOutput.note_on
+    note_off = MidiOutput.note_off
+    all_notes_off = MidiOutput.all_notes_off
 
     def close(self) -> None:
         if self._closed:

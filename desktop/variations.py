@@ -56,21 +56,21 @@ class VariationJob:
 
 def generate_variation(gen, bars: int, should_stop=lambda: False) -> list[int]:
     """Tokens for ``bars`` full bars from ``gen`` (already reset and conditioned), checking
-    ``should_stop`` between tokens (raises :class:`Cancelled`). The one function to swap for a
-    batched generator."""
-    bar = gen.tokenizer.groups.bar
-    out: list[int] = []
-    seen = 0
-    for _ in range(400 * bars + 64):
+    ``should_stop`` before every token (raises :class:`Cancelled`). The one function to swap
+    for a batched generator. Bars are counted by the engine's own
+    :meth:`MusicGenerator.generate_bars`; only its ``next_token`` is wrapped for the check."""
+    step = gen.next_token
+
+    def checked() -> int:
         if should_stop():
             raise Cancelled()
-        tok = gen.next_token()
-        if tok == bar:
-            seen += 1
-            if seen > bars:
-                break
-        out.append(tok)
-    return out
+        return step()
+
+    gen.next_token = checked  # an instance attribute: generate_bars' self.next_token finds it
+    try:
+        return gen.generate_bars(bars)
+    finally:
+        del gen.next_token
 
 
 def run_job(job: VariationJob, store, bundle=None, runtime=None, device: str = "auto",

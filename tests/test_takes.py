@@ -20,7 +20,7 @@ from engine.midi_io import MidiOutput
 from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
 from engine.takes import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
-from engine.tokenizer import Tokenizer
+from tests.token_fixtures import example_ids, tok  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -245,16 +245,6 @@ def test_full_disk_gives_one_line_and_keeps_earlier_takes(small_disk):
 
 
 # -- takes from a real live stream ---------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tok():
-    return Tokenizer()
-
-
-@pytest.fixture(scope="module")
-def example_ids(tok):
-    return tok.encode(EXAMPLES / "example.mid")
-
-
 def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, tok, example_ids, tmp_path):
     store = TakeStore(tmp_path)
     out = MidiOutput(api="jack", name="Moodroll takes", monitor_s=0)
@@ -314,3 +304,21 @@ def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server,
     total = sum(len(t.notes) for t in takes)
     complete = [b for b, *_ in stream.played_notes if b < stream.played_bars[-1][1]]
     assert total == len(complete)  # every note of every complete bar is in exactly one take
+
+
+def test_a_capture_the_disk_refuses_is_one_line_and_nothing_is_left(tmp_path):
+    """The stream's own write failure (engine.files' one line) becomes the store's TakeError."""
+
+    class Played:  # what TakeStore.capture reads of a LiveStream that has played 2 bars
+        played_bars = [(0, 0.0), (1, 4.0), (2, 8.0)]
+        bpm = 120.0
+
+        def capture(self, path, bars):
+            raise CaptureError(f"cannot write {path}: the disk is full")
+
+    store = TakeStore(tmp_path)
+    with pytest.raises(TakeError) as e:
+        store.capture(Played(), 2)
+    msg = str(e.value)
+    assert msg.startswith("cannot save take capture-") and msg.endswith("the disk is full; earlier takes are kept")
+    assert ".tmp" not in msg and list(tmp_path.iterdir()) == []
