@@ -20,7 +20,7 @@ from engine.midi_io import MidiOutput
 from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
 from engine.takes import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
-from tests.token_fixtures import example_ids, tok  # noqa: F401  (fixtures)
+from engine.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -245,10 +245,15 @@ def test_full_disk_gives_one_line_and_keeps_earlier_takes(small_disk):
 
 
 # -- takes from a real live stream ---------------------------------------------------------------
-def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, tok, example_ids, tmp_path):
+@pytest.fixture(scope="module")
+def example_ids():
+    return Tokenizer().encode(EXAMPLES / "example.mid")
+
+
+def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, example_ids, tmp_path):
     store = TakeStore(tmp_path)
     out = MidiOutput(api="jack", name="Moodroll takes", monitor_s=0)
-    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=320, bars=5))
+    stream = LiveStream(TokenReplay(example_ids), Tokenizer(), out, options=StreamOptions(bpm=320, bars=5))
     auto = PhraseAutosave(store, stream, phrase_bars=2, meta=lambda: {"valence": 7.0, "arousal": 2.0,
                                                                       "source": "webcam"})
     try:
@@ -273,13 +278,13 @@ def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, tok, exampl
     assert [f for f in tmp_path.iterdir() if f.name.startswith(".")] == []  # no scratch left
 
 
-def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server, tok, example_ids, tmp_path):
+def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server, example_ids, tmp_path):
     from engine.bench_realtime import Recorder
 
     store = TakeStore(tmp_path)
     synth = Recorder(None, api="jack", name="Takes Synth")
     out = MidiOutput("Takes Synth", api="jack", name="Moodroll takes 2", monitor_s=0.1)
-    stream = LiveStream(TokenReplay(example_ids), tok, out, options=StreamOptions(bpm=400))
+    stream = LiveStream(TokenReplay(example_ids), Tokenizer(), out, options=StreamOptions(bpm=400))
     auto = PhraseAutosave(store, stream, phrase_bars=1)
     saved = []
     try:
