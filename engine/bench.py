@@ -30,7 +30,9 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -52,38 +54,59 @@ def machine() -> str:
     return f"{cpu}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
-def decode_rate(rt: Runtime, context: int, steps: int, repeats: int = 3) -> float:
-    """Tokens/s of single-token cached steps after ``context`` cached tokens (best of ``repeats``)."""
+def decode_rate(rt: Runtime, context: int, steps: int, repeats: int = 3, rows: int = 1,
+                guided: bool = False) -> float:
+    """Tokens/s of single-token cached steps after ``context`` cached tokens (best of ``repeats``).
+
+    ``rows`` streams step together (tokens/s counts every row's token); ``guided``: each stream
+    is a conditioned + null pair (2 rows per stream, one token per pair), as guidance runs.
+    Format 2 caches get a capacity of ``context + 1``: every step writes the same slot."""
     cross = rt.cross_kv((5.0, 5.0), None)
+    b = 2 * rows if guided else rows
+    if guided:
+        cross = rt.stack_cross([cross] * rows + [rt.cross_kv(None, None)] * rows)
     rng = np.random.default_rng(0)
-    cache = rt.empty_cache()
+    cache = rt.empty_cache(b, capacity=context + 1) if rt.fixed else rt.empty_cache(b)
     for start in range(0, context, 256):  # prefill in chunks (bounded attention matrices)
-        rt.decode(rng.integers(4, rt.vocab_size, min(256, context - start)), cache, cross)
+        n = min(256, context - start)
+        rt.decode(np.tile(rng.integers(4, rt.vocab_size, n), (b, 1)), cache, cross)
     best = 0.0
     for _ in range(repeats):
         t = time.perf_counter()
         for i in range(steps):
-            step = KVCache(dict(cache.past), cache.length)  # context stays at `context`
-            rt.decode([4 + i % 64], step, cross)
-        best = max(best, steps / (time.perf_counter() - t))
+            if rt.fixed:
+                cache.length = context  # context stays at `context` (the slot is overwritten)
+                step = cache
+            else:
+                step = KVCache(dict(cache.past), cache.length)
+            rt.decode(np.full((b, 1), 4 + i % 64), step, cross)
+        best = max(best, rows * steps / (time.perf_counter() - t))
     return best
 
 
 def generator_rate(bundle: Bundle, device: str, threads: int, tokens: int) -> dict:
+    """MusicGenerator end to end, unguided (w = 1) and guided (w = 2, one batch-2 step per token)."""
     from engine.generator import Condition, MusicGenerator
-    from engine.sampling import SamplingOptions
+    from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
-    gen = MusicGenerator(bundle, SamplingOptions(seed=0), condition=Condition(6.0, 6.0), device=device,
-                         threads=threads)
-    gen.generate(32)  # warm up
-    t = time.perf_counter()
-    gen.generate(tokens)
-    dt = time.perf_counter() - t
-    ids = gen.context[:1 + bundle.decoder.reprime_keep]
-    ids += [4] * (1 + bundle.decoder.reprime_keep - len(ids))
-    prefill = min(_timed(lambda: gen.runtime.decode(ids, gen.runtime.empty_cache(), gen._cross)) for _ in range(3))
-    return {"tokens_per_s": round(tokens / dt, 1), "tokens": tokens, "reprimes": gen.n_reprimes,
-            "reprime_prefill_ms": round(prefill * 1000.0, 1)}
+    out = {}
+    for key, w in (("tokens_per_s", 1.0), ("guided_tokens_per_s", DEFAULT_GUIDANCE)):
+        gen = MusicGenerator(bundle, SamplingOptions(seed=0, guidance=w), condition=Condition(6.0, 6.0),
+                             device=device, threads=threads)
+        gen.generate(32)  # warm up
+        t = time.perf_counter()
+        gen.generate(tokens)
+        out[key] = round(tokens / (time.perf_counter() - t), 1)
+        if w == 1.0:
+            out.update(tokens=tokens, reprimes=gen.n_reprimes)
+            ids = gen.context[:1 + bundle.decoder.reprime_keep]
+            ids += [4] * (1 + bundle.decoder.reprime_keep - len(ids))
+            prefill = min(_timed(lambda: gen.runtime.decode(ids, gen.runtime.empty_cache(), gen._cross))
+                          for _ in range(3))
+            out["reprime_prefill_ms"] = round(prefill * 1000.0, 1)
+    out["guided_over_unguided"] = round(out["guided_tokens_per_s"] / out["tokens_per_s"], 3)
+    out["guidance"] = DEFAULT_GUIDANCE
+    return out
 
 
 def first_note_event_ms(bundle: Bundle, device: str, threads: int, repeats: int = 5) -> dict:
@@ -193,6 +216,69 @@ def realtime_numbers(bundle: Bundle, device: str, threads: int, quick: bool) -> 
     }
 
 
+def _decoding_numbers(result: dict, bundle: Bundle, rt: Runtime, tmp: Path, steps: int, skip, device: str,
+                      threads: int, quick: bool) -> None:
+    """Every decoding number of :func:`run_bench` into ``result``."""
+    from engine.decoding import bench_extra as bx
+
+    rt_fixed = rt if rt.fixed else None
+    if not rt.fixed and not {"batched", "torch"} <= set(skip):  # the format-2 twin, exported before any timing
+        twin = bx.fixed_twin(bundle, tmp, None)
+        if isinstance(twin, Bundle):
+            rt_fixed = Runtime(twin, device=device, threads=threads)
+        else:
+            result["tokens_per_s"]["ort_fixed"] = twin
+    rates = {"ort_kv": rt} | ({"ort_fixed": rt_fixed} if rt_fixed is not None and rt_fixed is not rt else {})
+    before = {k: {str(c): decode_rate(r, c, steps) for c in CONTEXTS} for k, r in rates.items()}
+    tr: dict = {}
+    if "torch" not in skip:
+        tr = torch_rates(bundle, steps=steps, threads=threads)
+        for k in ("torch_kv", "torch_rerun"):
+            result["tokens_per_s"][k] = tr.get(k) or {"error": tr.get("error", "missing")}
+        if "torch" in tr:
+            result["torch_version"] = tr["torch"]
+    # ORT again after torch: the machine's load drifts, so its number is the mean of two rounds
+    # that bracket the torch run in time (both rounds are reported)
+    after = {k: {str(c): decode_rate(r, c, steps) for c in CONTEXTS} for k, r in rates.items()} if tr else before
+    result["ort_kv_rounds"] = {c: [round(before["ort_kv"][c], 1), round(after["ort_kv"][c], 1)] for c in before["ort_kv"]}
+    mean = {k: {c: round((before[k][c] + after[k][c]) / 2, 1) for c in before[k]} for k in rates}
+    if "ort_fixed" in rates:
+        result["ort_fixed_rounds"] = {c: [round(before["ort_fixed"][c], 1), round(after["ort_fixed"][c], 1)]
+                                      for c in before["ort_fixed"]}
+    elif rt.fixed:
+        mean["ort_fixed"] = mean["ort_kv"]  # the bundle itself is format 2
+    result["tokens_per_s"] = {**mean, **{k: v for k, v in result["tokens_per_s"].items() if k not in mean}}
+    tps = result["tokens_per_s"]
+    ratios = {}
+    for mine in ("ort_kv", "ort_fixed"):
+        for other in ("torch_kv", "torch_rerun"):
+            for c in map(str, CONTEXTS):
+                o, m = tps.get(other, {}), tps.get(mine, {})
+                if isinstance(o, dict) and isinstance(o.get(c), (int, float)) and o[c] > 0 and isinstance(m.get(c), float):
+                    ratios[f"{mine}/{other}@{c}"] = round(m[c] / o[c], 2)
+    result["ratios"] = ratios
+    result["first_note_event_ms"] = first_note_event_ms(bundle, device, threads)
+    result["generator_tokens_per_s"] = generator_rate(bundle, device, threads, 300 if quick else 3000)
+    ratios["guided/unguided"] = result["generator_tokens_per_s"]["guided_over_unguided"]
+    peak = matmul_peak_flops() if "flops" not in skip else None
+    if peak:
+        flops = decode_flops_per_token(bundle, 1024, tr.get("d_ff")) * tps["ort_kv"]["1024"]
+        result["decode_gflops"] = round(flops / 1e9, 3)
+        result["matmul_peak_gflops"] = {k: round(v / 1e9, 2) for k, v in peak.items()}
+        result["decode_flops_fraction_of_peak"] = round(flops / max(peak.values()), 5)
+    if "batched" not in skip:
+        result["batched_tokens_per_s"] = (
+            bx.batched_numbers(rt_fixed, 16, 256, steps, max(peak.values()) if peak else None,
+                               lambda b, c: decode_flops_per_token(b, c, tr.get("d_ff")), quick)
+            if rt_fixed is not None else {"error": "no format-2 bundle (needs torch to export the twin)"})
+    if "int8" not in skip:
+        result["int8"] = bx.int8_numbers(rt, tmp / "int8", steps)
+    if "larger" not in skip:
+        result["larger_model"] = bx.larger_model(tmp, bundle.path, max(20, steps // 2), threads, device)
+    if rt.provider != "CPUExecutionProvider":
+        result["cuda"] = bx.cuda_report(bundle, steps)
+
+
 def run_bench(bundle=None, quick: bool = False, skip: set = frozenset(), device: str = "auto",
               threads: int | None = None) -> dict:
     """Everything above; ``quick`` = few steps (a smoke run, not for the record). ``threads``:
@@ -211,36 +297,8 @@ def run_bench(bundle=None, quick: bool = False, skip: set = frozenset(), device:
         "load_ms": round(load_ms, 1),
         "tokens_per_s": {},
     }
-    before = {str(c): decode_rate(rt, c, steps) for c in CONTEXTS}
-    tr: dict = {}
-    if "torch" not in skip:
-        tr = torch_rates(bundle, steps=steps, threads=threads)
-        for k in ("torch_kv", "torch_rerun"):
-            result["tokens_per_s"][k] = tr.get(k) or {"error": tr.get("error", "missing")}
-        if "torch" in tr:
-            result["torch_version"] = tr["torch"]
-    # ORT again after torch: the machine's load drifts, so its number is the mean of two rounds
-    # that bracket the torch run in time (both rounds are reported)
-    after = {str(c): decode_rate(rt, c, steps) for c in CONTEXTS} if tr else before
-    result["ort_kv_rounds"] = {c: [round(before[c], 1), round(after[c], 1)] for c in before}
-    result["tokens_per_s"] = {"ort_kv": {c: round((before[c] + after[c]) / 2, 1) for c in before},
-                              **result["tokens_per_s"]}
-    tps = result["tokens_per_s"]
-    ratios = {}
-    for other in ("torch_kv", "torch_rerun"):
-        for c in map(str, CONTEXTS):
-            o = tps.get(other, {})
-            if isinstance(o, dict) and isinstance(o.get(c), (int, float)) and o[c] > 0:
-                ratios[f"ort_kv/{other}@{c}"] = round(tps["ort_kv"][c] / o[c], 2)
-    result["ratios"] = ratios
-    result["first_note_event_ms"] = first_note_event_ms(bundle, device, threads)
-    result["generator_tokens_per_s"] = generator_rate(bundle, device, threads, 300 if quick else 3000)
-    if "flops" not in skip:
-        peak = matmul_peak_flops()
-        flops = decode_flops_per_token(bundle, 1024, tr.get("d_ff")) * tps["ort_kv"]["1024"]
-        result["decode_gflops"] = round(flops / 1e9, 3)
-        result["matmul_peak_gflops"] = {k: round(v / 1e9, 2) for k, v in peak.items()}
-        result["decode_flops_fraction_of_peak"] = round(flops / max(peak.values()), 5)
+    with tempfile.TemporaryDirectory(prefix="moodroll-bench-") as tmp:
+        _decoding_numbers(result, bundle, rt, Path(tmp), steps, skip, device, threads, quick)
     if "realtime" not in skip:
         result.update(realtime_numbers(bundle, device, threads, quick))
     result["bench_s"] = round(time.perf_counter() - t, 1)

@@ -6,6 +6,7 @@ import pytest
 
 from engine.bundle import BundleError, load_bundle, write_manifest
 from engine.paths import DEFAULT_BUNDLE
+from tests.test_runtime import random_bundle2  # noqa: F401  (the format-2 twin of random_bundle)
 
 
 @pytest.fixture()
@@ -79,3 +80,18 @@ def test_shipped_bundle_loads_when_present():
         pytest.skip("no shipped bundle in assets/models/default yet")
     b = load_bundle()
     assert b.tokenizer.vocab_size == b.decoder.vocab_size
+
+
+def test_format2_loads_and_a_wrong_cache_kind_is_refused(random_bundle, random_bundle2, tmp_path):
+    assert load_bundle(random_bundle).format == 1
+    b = load_bundle(random_bundle2)
+    assert b.format == 2 and b.decoder.cache == "fixed" and b.config["decoder"]["d_ff"] > 0
+    dst = tmp_path / "b2"
+    shutil.copytree(random_bundle2, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    cfg["decoder"]["cache"] = "concat"
+    (dst / "config.json").write_text(json.dumps(cfg))
+    write_manifest(dst)
+    with pytest.raises(BundleError) as e:
+        load_bundle(dst)
+    assert "decoder.cache 'concat' does not fit format 'moodroll-bundle/2'" in one_line(e)

@@ -2,7 +2,9 @@
 
 A small random-init model is exported to tmp_path; over 200 tokens with a steering change
 (new condition) at token 100: full-sequence torch logits == cached torch step logits ==
-ONNX Runtime cached step logits (max abs diff <= 1e-4, fp32). Then the SHIPPED bundle
+ONNX Runtime cached step logits (max abs diff <= 1e-4, fp32), for the format-1 decoder (growing
+past/present) and the format-2 decoder (fixed-capacity buffers + cache_len, new K/V out, rows of
+different lengths in one batch). Then the SHIPPED bundle
 (assets/models/default, when present) is checked against its manifest and run a few steps."""
 from __future__ import annotations
 
@@ -36,6 +38,14 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("parts")
     export_parts(model, folder)
     return model, _session(folder / "condition.onnx"), _session(folder / "decoder_step.onnx")
+
+
+@pytest.fixture(scope="module")
+def exported2(exported, tmp_path_factory):
+    """The same model's format-2 decoder (fixed-capacity cache)."""
+    folder = tmp_path_factory.mktemp("parts2")
+    export_parts(exported[0], folder, fmt=2)
+    return _session(folder / "decoder_step.onnx")
 
 
 def _conditions(cfg):
@@ -120,6 +130,55 @@ def test_ort_prefill_with_several_tokens_matches(exported):
     second = dec_sess.run(None, {"input_ids": ids[:, 25:].numpy(), "positions": np.arange(25, 40)[None], **past, **cross})
     got = np.concatenate([first[0][0], second[0][0]])
     assert np.abs(got - ref).max() <= TOL
+
+
+def _fixed_run(sess, cfg, ids, cache_len, positions, bufs, cross):
+    out = sess.run(None, {"input_ids": ids, "positions": positions, "cache_len": cache_len, **bufs, **cross})
+    for n, new in zip(names(cfg.n_layers, "past"), out[1:]):
+        for b, p in enumerate(cache_len):
+            bufs[n][b, :, p:p + ids.shape[1]] = new[b]
+    return out[0]
+
+
+def test_format2_matches_torch_over_200_steps_with_steering(exported, exported2):
+    model, cond_sess, _ = exported
+    cfg = model.cfg
+    ids = torch.randint(3, cfg.vocab_size, (1, N), generator=torch.Generator().manual_seed(6))
+    cond_a, cond_b = _conditions(cfg)
+    with torch.no_grad():
+        ref_a = model(ids[:, :SWITCH], *cond_a)
+        _, past_a = model.step(ids[:, :SWITCH], torch.arange(SWITCH)[None], model.empty_past(1), model.cross_kv(*cond_a))
+        ref_b, _ = model.step(ids[:, SWITCH:], torch.arange(SWITCH, N)[None], past_a, model.cross_kv(*cond_b))
+    reference = torch.cat([ref_a, ref_b], 1)[0].numpy()
+    bufs = {n: np.zeros((1, cfg.n_heads, N + 3, cfg.head_dim), np.float32) for n in names(cfg.n_layers, "past")}
+    cross = dict(zip(names(cfg.n_layers, "cross"), _ort_cross(cond_sess, cond_a)))
+    got = [_fixed_run(exported2, cfg, ids[:, :25].numpy(), np.array([0]), np.arange(25)[None], bufs, cross)[0]]
+    for t in range(25, N):  # a prefill of 25, then one token at a time, steering at SWITCH
+        if t == SWITCH:
+            cross = dict(zip(names(cfg.n_layers, "cross"), _ort_cross(cond_sess, cond_b)))
+        got.append(_fixed_run(exported2, cfg, ids[:, t:t + 1].numpy(), np.array([t]), np.array([[t]]), bufs, cross)[0])
+    assert np.abs(np.concatenate(got) - reference).max() <= TOL
+    assert not bufs["past_key_0"][:, :, N:].any()  # nothing written past the valid length
+
+
+def test_format2_rows_with_different_lengths_match_torch(exported, exported2):
+    model, cond_sess, _ = exported
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(8)
+    seqs = [torch.randint(3, cfg.vocab_size, (1, n), generator=g) for n in (7, 12)]
+    cond_a, _ = _conditions(cfg)
+    with torch.no_grad():
+        refs = [model(s, *cond_a)[0, -1].numpy() for s in seqs]
+    cross = dict(zip(names(cfg.n_layers, "cross"), _ort_cross(cond_sess, cond_a)))
+    bufs = {n: np.zeros((2, cfg.n_heads, 16, cfg.head_dim), np.float32) for n in names(cfg.n_layers, "past")}
+    for b, s in enumerate(seqs):  # each row prefilled alone (a batch-1 view), then one step together
+        view = {n: a[b:b + 1] for n, a in bufs.items()}
+        _fixed_run(exported2, cfg, s[:, :-1].numpy(), np.array([0]), np.arange(s.shape[1] - 1)[None], view, cross)
+    last = np.array([[s[0, -1].item()] for s in seqs])
+    lens = np.array([6, 11])
+    out = _fixed_run(exported2, cfg, last, lens, lens[:, None], bufs, cross)
+    for b in range(2):
+        assert np.abs(out[b, 0] - refs[b]).max() <= TOL
 
 
 # -- the shipped bundle ---------------------------------------------------------------------------
