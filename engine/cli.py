@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="also write the JSON to this file")
     b.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
     b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    b.add_argument("--skip", nargs="*", choices=("torch", "realtime", "flops"), help="leave parts out")
+    b.add_argument("--skip", nargs="*", choices=("torch", "realtime", "flops", "batched", "int8", "larger"), help="leave parts out")
     b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     b.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime and torch (default: half the cores)")
     b.set_defaults(func=cmd_bench)
