@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
         t.portChosen.connect(s.port_chosen)
         t.captureClicked.connect(s.capture)
         t.previewToggled.connect(s.preview_toggled)
-        b.previewChanged.connect(lambda on, _why: t.set_preview(on))
+        b.previewChanged.connect(s.preview_changed)
         for name, slot in (("error", lambda line: self.show_message("error", line)),
                            ("takeActivated", lambda path: self.show_message("info", f"{path}: drag it into "
                                                                             "the DAW, or Save As")),

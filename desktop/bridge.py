@@ -345,7 +345,6 @@ class EngineBridge(QObject):
             self.previewChanged.emit(True, sink.status)
 
         def failed(line):
-            self.message.emit("warning", f"{line}; MIDI to the DAW still works")
             self.previewChanged.emit(False, line)
 
         self._run(open_synth, done, failed)

@@ -27,6 +27,7 @@ class Session:
         self._stream = None
         self._port_ok = True
         self._frame_shown = None
+        self.midi_error = ""
         self.bridge.call_soon(self._open_store)
         self.bridge.takeCaptured.connect(self._take_added)
 
@@ -125,6 +126,14 @@ class Session:
         getattr(self.win.controls, "set_tempo_enabled", lambda _on: None)(not on)
         self.bridge.set_sync(on)
 
+    def preview_changed(self, on: bool, why: str) -> None:
+        self.win.transport.set_preview(on)
+        if on:
+            self.win.show_message("info", why)
+        elif why != "preview sound off":
+            self.win.show_message("warning", f"{self.midi_error}; and {why}" if self.midi_error
+                                  else f"{why}; MIDI to the DAW still works")
+
     def preview_toggled(self, on: bool) -> None:
         self.win.settings.setValue("preview", bool(on))
         self.bridge.enable_preview(on)
@@ -134,6 +143,7 @@ class Session:
 
     def ports_listed(self, names: list, error: str) -> None:
         self.win.transport.set_ports(names, self.bridge.port_choice)
+        self.midi_error = error
         if error:
             self.win.show_message("error", error)
             if self.bridge.preview is None:  # no MIDI system: the preview sound is how to hear it

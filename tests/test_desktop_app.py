@@ -5,6 +5,7 @@ shipped bundle, whose image encoder gives different pictures different VA. Every
 state (qtbot.waitUntil / Recorder.wait_for) with a generous timeout that only bounds a hang.
 """
 import shutil
+import sys
 
 import cv2
 import numpy as np
@@ -53,6 +54,19 @@ def drop(widget, path):
     ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, md, Qt.MouseButton.NoButton,
                     Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, ev)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _portaudio_closed_before_jack():
+    """The preview synth's PortAudio joins the private JACK server as a client; release it
+    while that server still runs (PortAudio aborts at exit when its JACK server is gone)."""
+    yield
+    sd = sys.modules.get("sounddevice")
+    if sd is not None and getattr(sd, "_initialized", 0):
+        try:
+            sd._terminate()
+        except sd.PortAudioError:
+            pass
 
 
 @pytest.fixture
@@ -162,7 +176,6 @@ def test_moving_the_puck_changes_the_condition_from_the_next_bar(qtbot, tmp_path
 
 
 def test_sync_to_daw_follows_a_clock_from_another_port(qtbot, tmp_path, random_bundle, synth):
-    from engine.midi_io import MidiOutput
     from tests.jack import DawClock
 
     win = make_window(qtbot, tmp_path, random_bundle, "sync", port=synth.input.name)
@@ -171,7 +184,7 @@ def test_sync_to_daw_follows_a_clock_from_another_port(qtbot, tmp_path, random_b
     sync.click()
     qtbot.waitUntil(lambda: win.bridge.follower is not None, timeout=LONG)
     win.transport.playButton.click()
-    daw = DawClock(MidiOutput(win.bridge.clock_name, api="jack", name="Desk DAW", monitor_s=0), 132.0)
+    daw = DawClock(win.bridge.clock_name, 132.0, name="Desk DAW")
     try:
         daw.run(lead_ticks=24, ticks=24 * 400)
         qtbot.waitUntil(lambda: "locked · 132" in win.transport.syncLabel.text()
@@ -184,7 +197,6 @@ def test_sync_to_daw_follows_a_clock_from_another_port(qtbot, tmp_path, random_b
         daw.stop()
         win.transport.stopButton.click()
         qtbot.waitUntil(lambda: not win.transport.playButton.isChecked(), timeout=LONG)
-        daw.output.close()
     assert synth.wait_for(lambda r: r.sounding() == set(), timeout=10)
 
 
@@ -209,3 +221,58 @@ def test_webcam_button_with_a_video_file_moves_the_va(qtbot, tmp_path, shipped):
                     timeout=LONG)  # the live frame is shown
     button.click()  # off
     qtbot.waitUntil(lambda: win.bridge.webcam is None, timeout=LONG)
+
+
+def _takes(win, kind):
+    return [t for t in win.takes.takes() if t.meta.kind == kind]
+
+
+def test_capture_adds_a_take_whose_url_is_the_played_notes_and_stop_autosaves(qtbot, tmp_path, random_bundle,
+                                                                              synth):
+    import mido
+
+    win = make_window(qtbot, tmp_path, random_bundle, "capture", port=synth.input.name)
+    wait_model(qtbot, win)
+    win.transport.playButton.click()
+    qtbot.waitUntil(lambda: win.bridge.stream is not None and len(win.bridge.stream.played_bars) >= 4,
+                    timeout=LONG)
+    win.transport.stopButton.click()
+    qtbot.waitUntil(lambda: not win.transport.playButton.isChecked(), timeout=LONG)
+    s = win.bridge.stream
+    qtbot.waitUntil(lambda: len(_takes(win, "take")) == 1, timeout=LONG)  # Stop saved the phrase
+    bars = list(s.played_bars)
+    win.transport.barsSpin.setValue(2)
+    qtbot.keyClick(win, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(_takes(win, "capture")) == 1, timeout=LONG)
+    view = win.findChild(type(win.takes.view), "takesList")
+    model = view.model()
+    row = next(r for r in range(model.rowCount()) if model.takes[r].meta.kind == "capture")
+    urls = model.mimeData([model.index(row)]).urls()
+    assert len(urls) == 1 and urls[0].isLocalFile() and urls[0].toLocalFile().endswith(".mid")
+    mid = mido.MidiFile(urls[0].toLocalFile())
+    tick, got = 0, []
+    for msg in mido.merge_tracks(mid.tracks):
+        tick += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            got.append((tick, msg.note, msg.velocity))
+    start, end = bars[-3][1], bars[-1][1]  # the last 2 complete bars
+    want = [(round((b - start) * mid.ticks_per_beat), p, v) for b, p, v, _ in s.played_notes if start <= b < end]
+    assert got and sorted(got) == sorted(want)
+    auto = _takes(win, "take")[0]
+    assert auto.bars == len(bars) - 1 and auto.path.is_file()
+
+
+def test_no_midi_system_says_how_to_get_one_and_variations_still_work(qtbot, tmp_path, random_bundle):
+    from desktop.app import MainWindow
+
+    st = QSettings(str(tmp_path / "nomidi.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(bundle=random_bundle, settings=st, midi_api="alsa", takes_dir=tmp_path / "takes", threads=1)
+    qtbot.addWidget(win)
+    win.show()
+    wait_model(qtbot, win)
+    qtbot.waitUntil(lambda: "modprobe snd-seq" in win.statusLabel.text() or "JACK" in win.statusLabel.text(),
+                    timeout=LONG)
+    win.variations.count.setValue(2)
+    win.variations.generateButton.click()
+    qtbot.waitUntil(lambda: len(_takes(win, "variation")) == 2, timeout=LONG)
+    assert all(t.path.is_file() and len(t.notes) > 0 for t in _takes(win, "variation"))
