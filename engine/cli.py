@@ -132,6 +132,16 @@ def cmd_ports(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    """The desktop app (desktop/app.py); Qt is imported only here, never by the engine."""
+    try:
+        from desktop.app import main as app_main
+    except ImportError as e:
+        raise UserError(f"the desktop app needs PyQt6: pip install 'moodroll[desktop]' ({e})") from None
+    argv = (["--bundle", args.bundle] if args.bundle else []) + (["--midi-api", args.midi_api] if args.midi_api else [])
+    return app_main(argv + ([args.image] if args.image else []))
+
+
 def _add_music_options(p: argparse.ArgumentParser) -> None:
     """The musical, sampling and model options shared by `generate` and `live`."""
     p.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
@@ -227,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("ports", help="list MIDI inputs and outputs per MIDI system")
     pt.add_argument("--midi-api", help="only this system: jack, alsa, coremidi or winmm")
     pt.set_defaults(func=cmd_ports)
+
+    ap = sub.add_parser("app", help="the desktop app: drop a picture or start the webcam, play into the DAW")
+    ap.add_argument("image", nargs="?", help="a picture to start with")
+    ap.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
+    ap.add_argument("--midi-api", help="jack, alsa, coremidi or winmm (default: the platform's)")
+    ap.set_defaults(func=cmd_app)
     return p
 
 
