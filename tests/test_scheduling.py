@@ -12,44 +12,13 @@ import numpy as np
 import pytest
 
 from engine.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
-from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
 from engine.streaming import BAR, NOTE_ON, StreamingDecoder
-from engine.tokenizer import Tokenizer
 from engine.virtual import MemoryOutput, VirtualTime
+from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)
 
 EPS = 1e-9  # float rounding of the same arithmetic done twice, not a timing tolerance
 ALL_OFF = (0xB0, 123, 0)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return Tokenizer()
-
-
-@pytest.fixture(scope="module")
-def example_ids(tok):
-    return tok.encode(EXAMPLES / "example.mid")
-
-
-@pytest.fixture(scope="module")
-def chord_ids(tok, tmp_path_factory):
-    """Long overlapping chords (something always sounding), from a real MIDI file."""
-    path = tmp_path_factory.mktemp("midi") / "chords.mid"
-    mid = mido.MidiFile(ticks_per_beat=480)
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    events = []
-    for beat in range(32):
-        for p in ([60, 64, 67], [62, 65, 69], [64, 67, 71], [65, 69, 72])[beat % 4]:
-            events += [(beat * 480, 1, mido.Message("note_on", note=p, velocity=80)),
-                       (beat * 480 + 3 * 480, 0, mido.Message("note_off", note=p, velocity=0))]
-    now = 0
-    for t, _, m in sorted(events, key=lambda e: (e[0], e[1])):
-        track.append(m.copy(time=t - now))
-        now = t
-    mid.save(path)
-    return tok.encode(path)
 
 
 def note_ons_before_bar(tok, ids, bars):
@@ -337,3 +306,52 @@ def test_daw_stop_silences_and_continue_restarts_on_the_daws_next_bar(tok, chord
     after = [t for t, _, _ in out.note_ons() if t > t1]
     assert after and after[0] == pytest.approx(song0 + 2 * 0.5, abs=1e-6)  # beat 8 = the next bar line
     assert out.receiver_sounding() == set() and stream.error is None
+
+
+def test_steering_applies_at_the_next_bar_line_without_clearing_the_cache(bundle):
+    """The real generator (random-weight bundle) on virtual time: a VA point and a picture set
+    while playing are applied right after the next Bar token decoded, a bar that playback has
+    not reached yet (so every bar is written under one setting), and the KV cache keeps growing."""
+    from engine.generator import Condition, MusicGenerator
+    from engine.runtime import Runtime
+    from engine.sampling import SamplingOptions
+
+    class LoggingGenerator(MusicGenerator):  # the real generator, with a log of what happened
+        def next_token(self):
+            t = super().next_token()
+            self.log.append(("token", t, self.cache.length))
+            return t
+
+        def set_condition(self, condition):
+            if hasattr(self, "log"):
+                self.log.append(("condition", condition, self.cache.length))
+            super().set_condition(condition)
+
+    gen = LoggingGenerator(bundle, SamplingOptions(seed=5), condition=Condition(3.0, 3.0),
+                           runtime=Runtime(bundle, device="cpu", threads=1))
+    gen.log = []
+    bar = gen.tokenizer.groups.bar
+    vt = VirtualTime(start=0.0)
+    stream, out = stream_on(vt, gen, gen.tokenizer, bpm=300)
+    stream.start()
+    vt.run(stop_when=lambda: len(out.note_ons()) >= 3)
+    picture = np.full((48, 64, 3), (30, 160, 220), np.uint8)
+    for steer in (lambda: stream.set_va(8.0, 7.0), lambda: stream.set_image(picture)):
+        vt.advance(0.5)
+        mark, bars_before, playhead = len(gen.log), len(stream.decoded_bars), stream.playhead
+        steer()
+        vt.run(stop_when=lambda: any(e[0] == "condition" for e in gen.log[mark:]))
+        i = next(i for i in range(mark, len(gen.log)) if gen.log[i][0] == "condition")
+        before = gen.log[i - 1]
+        assert before[0] == "token" and before[1] == bar  # applied right after a Bar ...
+        assert sum(e[0] == "token" and e[1] == bar for e in gen.log[mark:i - 1]) == 0  # ... the next one
+        assert len(stream.decoded_bars) == bars_before + 1
+        assert stream.decoded_bars[-1] > playhead  # a bar not yet played: heard whole, from its start
+        assert before[2] > 0 and gen.log[i][2] == before[2]  # the cache was not cleared
+    assert gen.condition.image_tokens is not None
+    assert gen.condition.va == pytest.approx(gen.analyze_image(picture)[1])
+    n = len(out.note_ons())
+    vt.advance(2.0)
+    stream.stop()
+    assert len(out.note_ons()) > n and stream.error is None and gen.n_tokens == stream.tokens
+    assert out.receiver_sounding() == set()
