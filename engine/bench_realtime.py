@@ -46,8 +46,8 @@ class JackServer:
     JACK's own MIDI timing quantisation small (the tests' default); the benchmark asks for
     :data:`BENCH_JACK_PERIOD` frames so that quantisation does not floor the timing error."""
 
-    def __init__(self, rate: int = 48000, period: int = 64, timeout_s: float = 20.0):
-        self.rate, self.period, self.timeout_s = rate, period, timeout_s
+    def __init__(self, rate: int = 48000, period: int = 64, timeout_s: float = 20.0, sync: bool = False):
+        self.rate, self.period, self.timeout_s, self.sync = rate, period, timeout_s, sync
         self.name = f"moodroll-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.proc: subprocess.Popen | None = None
         self.log = Path(tempfile.gettempdir()) / f"{self.name}.log"
@@ -79,7 +79,8 @@ class JackServer:
                   "-w", str(round(self.period / self.rate * 1e6))]
         for mode in ([], ["--no-realtime"]):
             with open(self.log, "w") as f:
-                self.proc = subprocess.Popen(["jackd", *mode, "-n", self.name, "-t", "5000", *driver],
+                sync = ["--sync"] if self.sync else []
+                self.proc = subprocess.Popen(["jackd", *mode, *sync, "-n", self.name, "-t", "5000", *driver],
                                              stdout=f, stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + self.timeout_s
             while self.proc.poll() is None and time.monotonic() < deadline:

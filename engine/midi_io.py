@@ -238,13 +238,22 @@ class _Port:
         with self._probe_lock:
             if self._closed:
                 return False
-            if self._probe is None:
-                # Our virtual port is listed by the other direction's clients; a port we
-                # connect to by our own direction's.
-                other = rtmidi.MidiIn if self.kind is rtmidi.MidiOut else rtmidi.MidiOut
-                self._probe = _client(other if self.virtual else self.kind, self.api, f"{self.name} monitor")
-            with quiet_stderr():
-                names = self._probe.get_ports()
+            for attempt in (0, 1):
+                if self._probe is None:
+                    # Our virtual port is listed by the other direction's clients; a port we
+                    # connect to by our own direction's. (MidiPortError: the MIDI system is down.)
+                    other = rtmidi.MidiIn if self.kind is rtmidi.MidiOut else rtmidi.MidiOut
+                    self._probe = _client(other if self.virtual else self.kind, self.api, f"{self.name} monitor")
+                try:
+                    with quiet_stderr():
+                        names = self._probe.get_ports()
+                    break
+                except Exception:  # a failing probe says nothing about the port: ask a fresh one once
+                    with contextlib.suppress(Exception):
+                        self._probe.delete()
+                    self._probe = None
+                    if attempt:
+                        raise
         if self.virtual:  # a port of that name is listed: the MIDI system is alive
             mine = [n for n in names if n.lower().split(":", 1)[-1].strip().startswith(self.name.lower())]
             if mine and self.full_name == self.name:

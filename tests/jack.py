@@ -15,6 +15,10 @@ import time
 import pytest
 
 
+# 256 frames (5.3 ms) and synchronous mode: see the module docstring.
+TEST_PERIOD = 256
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     """The name of a running JACK server (dummy driver) that this process's clients use."""
@@ -26,7 +30,7 @@ def jack_server():
         pytest.skip("jackd is not installed (apt-get install jackd2); the MIDI port tests need it")
     if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
         pytest.skip("python-rtmidi was built without JACK support")
-    with JackServer() as server:
+    with JackServer(period=TEST_PERIOD, sync=True) as server:
         yield server.name
 
 
