@@ -78,7 +78,7 @@ def run_job(job: VariationJob, store, bundle=None, runtime=None, device: str = "
     """Generate the job's variations into ``store``; returns the takes (Qt-free: the worker's body)."""
     from engine.generate import to_midi_bytes
     from engine.generator import Condition, MusicGenerator
-    from engine.takes import TakeMeta
+    from engine.takes import TakeMeta, key_label
 
     gen = MusicGenerator(bundle if runtime is None else runtime.bundle, job.sampling, job.controls,
                          runtime=runtime, device=device)
@@ -104,7 +104,7 @@ def run_job(job: VariationJob, store, bundle=None, runtime=None, device: str = "
             break
         text = f"moodroll variation {i + 1}/{job.n}: valence={v:.2f} arousal={a:.2f}; seed={seed}"
         data, key, first_bpm, _ = to_midi_bytes(gen.tokenizer, tokens, bpm, sig, text)
-        meta = TakeMeta(valence=round(v, 2), arousal=round(a, 2), key=job.controls.key or key, bpm=first_bpm,
+        meta = TakeMeta(valence=round(v, 2), arousal=round(a, 2), key=job.controls.key or key_label(key), bpm=first_bpm,
                         bars=job.bars, source=job.source, seed=seed, kind="variation")
         takes.append(store.add_midi_bytes(data, meta, prefix="variation"))
         progress(len(takes), job.n)

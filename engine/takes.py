@@ -196,7 +196,7 @@ def _complete(meta: TakeMeta, notes: Notes, path: Path, key_signature: str | Non
         upd["bars"] = max(1, round(notes.length / notes.resolution / beats_per_bar)) if notes.length else 0
     if meta.key is None:
         if key_signature:
-            upd["key"] = key_signature
+            upd["key"] = key_label(key_signature)
         elif len(notes):
             est = estimate_key(notes)
             upd["key"] = est.name if est else None
@@ -206,6 +206,13 @@ def _complete(meta: TakeMeta, notes: Notes, path: Path, key_signature: str | Non
         except OSError:
             upd["created"] = 0.0
     return TakeMeta(**{**asdict(meta), **upd}) if upd else meta
+
+
+def key_label(signature: str | None) -> str | None:
+    """A MIDI key signature name (mido spelling, ``"Cm"``, ``"F#"``) as people write it: ``"C minor"``."""
+    if not signature:
+        return None
+    return f"{signature[:-1]} minor" if signature.endswith("m") else f"{signature} major"
 
 
 def _one_line(e: OSError, path: Path) -> str:
@@ -256,7 +263,8 @@ class TakeStore:
             meta = TakeMeta(**{**asdict(meta), "created": self.clock()})
         path = Path(path) if path is not None else self.new_path(prefix or meta.kind)
         try:  # measure what is unknown (key, tempo, length) once, now, and keep it in the file
-            meta = _complete(meta, _notes(path, data), path, None)
+            sig = _untagged(data).get("key_signature") if meta.key is None else None
+            meta = _complete(meta, _notes(path, data), path, sig)
         except MidiReadError as e:
             raise TakeError(f"not a MIDI file: {e}") from None
         data = embed_meta(data, meta)

@@ -327,3 +327,11 @@ def test_a_capture_the_disk_refuses_is_one_line_and_nothing_is_left(tmp_path):
     msg = str(e.value)
     assert msg.startswith("cannot save take capture-") and msg.endswith("the disk is full; earlier takes are kept")
     assert ".tmp" not in msg and list(tmp_path.iterdir()) == []
+
+
+def test_a_files_key_signature_is_shown_as_people_write_it(tmp_path):
+    mid = mido.MidiFile(file=io.BytesIO(midi_bytes()))
+    mid.tracks[0].insert(0, mido.MetaMessage("key_signature", key="Ebm", time=0))
+    path = tmp_path / "elsewhere.mid"
+    mid.save(path)
+    assert TakeStore(tmp_path / "takes").add_file(path).key == "Eb minor"
