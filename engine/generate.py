@@ -26,6 +26,7 @@ import numpy as np
 from symusic import Tempo
 
 from engine.controls import MusicalControls, parse_key
+from engine.emotion.planner import EmotionPlanner
 from engine.files import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
 from engine.generator import Condition, MusicGenerator
 from engine.image import load_image
@@ -49,6 +50,7 @@ class Piece:
     key: str | None  # key signature written (mido spelling)
     bpm: float  # first tempo of the file
     notes: int
+    plan: str = ""  # what the automatic attributes chose, e.g. "E minor · 72 BPM · sparse"
 
 
 def output_paths(images: Sequence[str], out: str | Path) -> list[Path]:
@@ -100,11 +102,13 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
                    arousal: float | None = None, bars: int = 8, bpm: float | None = None,
                    key: str | None = None, seed: int | None = None, temperature: float = 1.0,
                    top_p: float = 0.95, bundle=None, device: str = "auto", guidance: float = 2.0,
-                   time_signature: tuple[int, int] | None = (4, 4)) -> list[Piece]:
+                   time_signature: tuple[int, int] | None = (4, 4), attributes: bool = True) -> list[Piece]:
     """Generate one file per picture (or one VA-only file); returns what was written.
 
     ``guidance``: emotion strength (classifier-free guidance weight, 1 = off; no effect without
-    a picture or VA). Raises ValueError (and ImageReadError / BundleError, both ValueErrors) with a one-line
+    a picture or VA). ``attributes``: key, tempo, density, velocity, register and polyphony follow the
+    VA as in human-rated music (engine.emotion; the user's own locks win). Raises ValueError (and
+    ImageReadError / BundleError, both ValueErrors) with a one-line
     message before anything is written when an input is bad."""
     if (valence is None) != (arousal is None):
         raise ValueError("give both --valence and --arousal, or neither")
@@ -124,7 +128,6 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     gen = MusicGenerator(bundle, SamplingOptions(temperature=temperature, top_p=top_p, seed=seed, guidance=guidance), controls,
                          device=device)
-    sig = controls.scale.key_signature if controls.scale else None
     pieces = []
     for i, path in enumerate(paths):
         image_tokens, src = None, None
@@ -135,13 +138,18 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
             if v is None:
                 v, a = float(np.clip(ev, 1, 9)), float(np.clip(ea, 1, 9))
         gen.set_sampling(SamplingOptions(temperature=temperature, top_p=top_p, seed=seed + i, guidance=guidance))
+        planner = EmotionPlanner(controls, enabled=attributes)
+        piece_controls = planner.retarget(v, a)
+        gen.set_controls(piece_controls)
         gen.reset()
         gen.set_condition(Condition(v, a, image_tokens))
         tokens = gen.generate_bars(bars)
+        sig = piece_controls.scale.key_signature if piece_controls.scale else None
         text = (f"moodroll: valence={v:.2f} arousal={a:.2f} (1-9 scale); source="
-                f"{Path(src).name if src else 'none'}; key={controls.key or 'free'}; seed={seed + i}; "
-                f"bundle={gen.bundle.name}")
-        data, key_written, first_bpm, n_notes = to_midi_bytes(gen.tokenizer, tokens, bpm, sig, text)
+                f"{Path(src).name if src else 'none'}; key={piece_controls.key or 'free'}; seed={seed + i}; "
+                f"bundle={gen.bundle.name}; attributes={planner.describe()}")
+        data, key_written, first_bpm, n_notes = to_midi_bytes(gen.tokenizer, tokens, piece_controls.bpm, sig, text)
         write_atomic(path, data)
-        pieces.append(Piece(path, tokens, v, a, src, key_written, first_bpm, n_notes))
+        pieces.append(Piece(path, tokens, v, a, src, key_written, first_bpm, n_notes,
+                            planner.describe() if attributes else ""))
     return pieces
