@@ -31,7 +31,7 @@ class PianoRoll(QWidget):
         self.playhead = 0.0
         self.beats_per_bar = 4.0
         self.played: list = []  # (onset, pitch, velocity, duration)
-        self.lookahead: deque = deque(maxlen=2048)
+        self.lookahead: deque = deque(maxlen=512)
         self.bars: list[float] = []
         self.pitch_lo, self.pitch_hi = 48, 84
 
@@ -43,13 +43,21 @@ class PianoRoll(QWidget):
         self.lookahead.clear()
         self.update()
 
+    def set_playhead(self, playhead: float) -> None:
+        """Only the playhead moved (nothing new decoded or played): scroll."""
+        self.playhead = playhead
+        self.update()
+
     def set_state(self, playhead: float, played: list, new_lookahead: list = (), bars: list = (),
                   beats_per_bar: float = 4.0) -> None:
-        self.playhead, self.played, self.beats_per_bar = playhead, played, beats_per_bar
+        """New notes: ``played`` (onset, pitch, velocity, duration), oldest first; ``new_lookahead``
+        decoded since the last call; ``bars`` decoded bar-line beats."""
+        self.playhead, self.beats_per_bar = playhead, beats_per_bar
+        self.played = list(played[-512:])  # far more than one screen holds
         self.lookahead.extend(new_lookahead)
         if bars:
             self.bars = sorted(set(self.bars[-64:]) | set(bars))[-64:]
-        visible = [n for n in list(self.lookahead)[-400:] + played[-400:] if n[0] + n[3] >= playhead - self.span]
+        visible = [n for n in list(self.lookahead) + self.played if n[0] + n[3] >= playhead - self.span]
         if visible:
             lo, hi = min(n[1] for n in visible), max(n[1] for n in visible)
             want_lo, want_hi = min(lo - 3, self.pitch_lo), max(hi + 3, self.pitch_hi)

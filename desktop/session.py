@@ -27,6 +27,7 @@ class Session:
         self._stream = None
         self._port_ok = True
         self._frame_shown = None
+        self._sent_seen = None
         self.midi_error = ""
         self.bridge.call_soon(self._open_store)
         self.bridge.takeCaptured.connect(self._take_added)
@@ -217,6 +218,11 @@ class Session:
         if s is None:
             return
         notes, bars = b.tee.drain() if b.tee is not None else ([], [])
+        sent = (s.notes_sent, len(s.played_bars))
+        if not notes and not bars and sent == self._sent_seen:
+            win.roll.set_playhead(s.playhead)  # nothing new: just scroll
+            return
+        self._sent_seen = sent
         played = list(s.played_notes)
         win.roll.set_state(s.playhead, played, notes, bars, s.beats_per_bar)
         n_bars = len(s.played_bars)
