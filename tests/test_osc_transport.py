@@ -63,6 +63,18 @@ def test_stop_start_and_lost_bump_the_generation():
     assert not f.running and "no transport messages" in f.status
 
 
+def test_play_long_after_the_last_report_is_not_lost_at_once():
+    f = OscTransport(lost_s=1.0)
+    f.set_tempo(120.0, 0.0)
+    f.set_playing(False, 0.0)
+    f.set_position(0.0, 0.0)  # where the stopped DAW stands
+    f.set_playing(True, 60.0)  # pressed play a minute later
+    f.check_lost(60.5)
+    assert f.playing  # still waiting for its first position report
+    f.set_position(0.05, 60.6)
+    assert f.running
+
+
 def test_without_a_reported_tempo_the_reports_give_it():
     f = OscTransport()
     for k in range(12):  # no play state, no tempo: advancing positions at 90 BPM
@@ -154,7 +166,7 @@ def check_stream_follows(daw: StandInDaw, follower, tokens_ids, tokenizer, name:
         assert len(rec.note_ons()) == 0  # nothing before play
         daw.play(0.0)
         history.append((daw.anchor[0], daw.anchor, daw.bpm))
-        assert follower.wait(lambda f: f.running, 10)
+        assert follower.wait(lambda f: f.running, 10), (follower.status, follower.playing, follower.reports)
         assert rec.wait_for(lambda r: len(r.note_ons()) >= 8, timeout=30)
         errs = _grid_errors(daw_beats, list(stream.timeline), 0)
         measured["grid_error_median_beats"] = errs[len(errs) // 2]

@@ -2,8 +2,8 @@
 
 Both bridges that put a take into a DAW need the same three things: every note as
 (pitch, start beat, duration in beats, velocity) — beats are quarter notes, as Live's clips
-and Reaper's items count them —, the clip length (the file's end rounded up to whole bars
-of its first time signature), and a name from the take's metadata (the text meta event
+and Reaper's items count them —, the clip length (whole bars of its first time signature
+holding every onset), and a name from the take's metadata (the text meta event
 ``moodroll: valence=… arousal=… key=…`` that ``moodroll generate`` writes, the app's
 ``moodroll-take {json}``, else the file's key signature).
 """
@@ -54,10 +54,11 @@ def read_take(path) -> Take:
         raise ValueError(f"{path}: the take has no notes")
     midi = mido.MidiFile(filename=str(path))
     res = float(notes.resolution)
-    end_ticks = max(int(notes.length), max(sum(m.time for m in tr) for tr in midi.tracks))
     num, den = (int(notes.time_signatures[0, 1]), int(notes.time_signatures[0, 2])) if len(notes.time_signatures) else (4, 4)
     bar = num * 4.0 / den
-    length = max(1, math.ceil(end_ticks / res / bar - 1e-9)) * bar
+    # Whole bars that hold every onset: a 4-bar take makes a 4-bar loop even when its last
+    # chord rings on (those notes keep their length; the DAW lets them run past the loop end).
+    length = max(1, math.ceil((int(notes.start.max()) / res + MIN_DURATION) / bar)) * bar
     order = sorted(range(len(notes)), key=lambda i: (int(notes.start[i]), int(notes.pitch[i])))
     out = [(int(notes.pitch[i]), notes.start[i] / res, max(MIN_DURATION, (notes.end[i] - notes.start[i]) / res),
             int(notes.velocity[i])) for i in order]

@@ -44,6 +44,7 @@ class OscTransport:
         self._estimator = TempoEstimator(window)
         self._candidate: float | None = None  # offset of a suspected jump, awaiting confirmation
         self._last: tuple[float, float] | None = None  # (t, beat) of the last position report
+        self._heard_at: float | None = None  # when the last play-state or position report came
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # What playback reads, replaced as a whole: (running, offset, seconds per beat, generation).
@@ -121,6 +122,7 @@ class OscTransport:
         with self._changed:
             self.reports += 1
             playing = bool(playing)
+            self._heard_at = t
             if playing != self.playing:
                 self.playing = playing
                 self._reset()
@@ -156,6 +158,7 @@ class OscTransport:
         """The DAW says song beat ``beat`` (quarter notes) is sounding at monotonic time ``t``."""
         with self._changed:
             self.reports += 1
+            self._heard_at = t
             last, self._last = self._last, (t, beat)
             if self.playing is None and last is not None and 0 < beat - last[1] < 4 and 0 < t - last[0] < 1:
                 self.playing = True  # it advances: playing (the DAW had not said)
@@ -167,8 +170,8 @@ class OscTransport:
 
     def check_lost(self, now: float) -> None:
         """No position report for ``lost_s`` while playing: count it as stopped."""
-        last = self._last
-        if self.playing and last is not None and now - last[0] > self.lost_s:
+        heard = self._heard_at
+        if self.playing and heard is not None and now - heard > self.lost_s:
             with self._changed:
                 self.playing = False
                 self._reset()
