@@ -11,10 +11,11 @@ Run: ``moodroll app`` or ``python -m desktop``.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, Qt, QTimer
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
 from PyQt6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QSplitter,
                              QVBoxLayout, QWidget)
@@ -58,6 +59,9 @@ def _panel(*widgets, title: str | None = None, margins: int = 10) -> QFrame:
 
 
 class MainWindow(QMainWindow):
+    panelsReady = pyqtSignal()  # the controls and takes panels are built (after the engine imported)
+    _engine_imported = pyqtSignal()
+
     def __init__(self, bundle=None, settings: QSettings | None = None, midi_api: str | None = None,
                  port_name: str = "Moodroll", clock_name: str = "Moodroll Clock In",
                  takes_dir: str | Path | None = None, threads: int | None = None, load: bool = True):
@@ -74,6 +78,7 @@ class MainWindow(QMainWindow):
         self._takes_box.layout().insertWidget(1, self.variations)
         self._connect()
         self._restore()
+        self._load_panels()
         self._roll_timer = QTimer(self, interval=33, timeout=self.session.tick)
         self._status_timer = QTimer(self, interval=250, timeout=self.session.slow_tick)
         self._roll_timer.start()
@@ -96,10 +101,11 @@ class MainWindow(QMainWindow):
         self.heardLabel.setObjectName("dim")
         self.heardLabel.setToolTip("The emotion a listener would hear in the last bars played "
                                    "(a music → valence/arousal judge fitted on human ratings)")
-        from desktop.extras import controls_panel, takes_panel
+        from desktop.extras import loading
 
-        self.controls = controls_panel(self)
-        self.takes = takes_panel(self)
+        self.panels_ready = False
+        self.controls = loading("loading the controls…")  # the real panels once the engine is imported
+        self.takes = loading("loading the takes…")
 
         header = QWidget()
         hl = QHBoxLayout(header)
@@ -125,7 +131,8 @@ class MainWindow(QMainWindow):
 
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.setObjectName("bottomSplitter")
-        bottom.addWidget(_panel(self.controls, title="Controls"))
+        self._controls_box = _panel(self.controls, title="Controls")
+        bottom.addWidget(self._controls_box)
         self._takes_box = _panel(self.takes, title="Takes")
         bottom.addWidget(self._takes_box)
         bottom.setSizes([520, 480])
@@ -195,6 +202,41 @@ class MainWindow(QMainWindow):
         t.captureClicked.connect(s.capture)
         t.previewToggled.connect(s.preview_toggled)
         b.previewChanged.connect(s.preview_changed)
+        self.source.imageChosen.connect(lambda src, name: self.open_image(src, name))
+        self.source.cameraToggled.connect(s.camera_toggled)
+        self.pad.targetChanged.connect(s.target_changed)
+
+    # -- the panels that need the engine ---------------------------------------------------------
+    def _load_panels(self) -> None:
+        """The controls and takes panels import the engine (miditok: seconds). The window shows
+        first with placeholders; a thread imports the engine; the panels are built after."""
+        self._engine_imported.connect(self._install_panels)
+        if all(m in sys.modules for m in ("engine.controls", "engine.takes", "engine.streaming")):
+            self._install_panels()
+            return
+
+        def imports():
+            import engine.controls  # noqa: F401
+            import engine.streaming  # noqa: F401
+            import engine.takes  # noqa: F401
+
+            self._engine_imported.emit()
+
+        threading.Thread(target=imports, name="moodroll-imports", daemon=True).start()
+
+    def _install_panels(self) -> None:
+        if self.panels_ready:
+            return
+        from desktop.extras import controls_panel, takes_panel
+
+        s = self.session
+        for attr, box, make in (("controls", self._controls_box, controls_panel),
+                                ("takes", self._takes_box, takes_panel)):
+            old, new = getattr(self, attr), make(self)
+            box.layout().replaceWidget(old, new)
+            box.layout().setStretchFactor(new, 1)
+            old.deleteLater()
+            setattr(self, attr, new)
         for name, slot in (("error", lambda line: self.show_message("error", line)),
                            ("takeActivated", lambda path: self.show_message("info", f"{path}: drag it into "
                                                                             "the DAW, or Save As")),
@@ -202,12 +244,12 @@ class MainWindow(QMainWindow):
             sig = getattr(self.takes, name, None)
             if sig is not None:
                 sig.connect(slot)
-        self.source.imageChosen.connect(lambda src, name: self.open_image(src, name))
-        self.source.cameraToggled.connect(s.camera_toggled)
-        self.pad.targetChanged.connect(s.target_changed)
         changed = getattr(self.controls, "changed", None)
         if changed is not None:
             changed.connect(s.controls_changed)
+        self.panels_ready = True
+        s.panels_installed(self.settings)
+        self.panelsReady.emit()
 
     # -- public -------------------------------------------------------------------------------
     def open_image(self, path, name: str | None = None) -> None:

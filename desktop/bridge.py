@@ -96,11 +96,8 @@ class EngineBridge(QObject):
         self.picture_tokens = None
         self.picture_rgb = None  # the picture (or webcam frame) the VA came from, for variations
         self.target_va: tuple[float, float] | None = None  # the puck, when the user overrides
-        from engine.controls import MusicalControls
-        from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
-
-        self.user_controls = MusicalControls(time_signature=(4, 4))
-        self.sampling = SamplingOptions(guidance=DEFAULT_GUIDANCE)
+        self.user_controls = None  # engine.controls.MusicalControls; made on first use (_defaults)
+        self.sampling = None  # engine.sampling.SamplingOptions
         self.user_bpm: float | None = None  # None: the tempo the emotion plan suggests
         self._pending_image = None
         self._closed = False
@@ -129,9 +126,21 @@ class EngineBridge(QObject):
         """Run ``fn`` on the engine worker after what is queued (tests wait on this too)."""
         self._run(fn)
 
+    def _defaults(self) -> None:
+        """The engine's default controls and sampling (importing the engine: on the worker at start)."""
+        if self.user_controls is None or self.sampling is None:
+            from engine.controls import MusicalControls
+            from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+
+            if self.user_controls is None:
+                self.user_controls = MusicalControls(time_signature=(4, 4))
+            if self.sampling is None:
+                self.sampling = SamplingOptions(guidance=DEFAULT_GUIDANCE)
+
     # -- model -------------------------------------------------------------------------------
     def load_model(self) -> None:
         def load():
+            self._defaults()
             from engine.bundle import load_bundle
             from engine.generator import MusicGenerator
             from engine.runtime import Runtime
@@ -170,6 +179,7 @@ class EngineBridge(QObject):
         what they left open filled by the emotion attribute plan (engine.emotion.attributes)."""
         from dataclasses import replace
 
+        self._defaults()
         user = self.user_controls
         if user.time_signature is None:
             user = replace(user, time_signature=(4, 4))  # bars line up with the DAW's

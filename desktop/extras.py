@@ -16,6 +16,13 @@ def _placeholder(what: str, module: str, err: Exception) -> QLabel:
     return lab
 
 
+def loading(text: str) -> QLabel:
+    """What stands in a panel's place while the engine is imported."""
+    lab = QLabel(text)
+    lab.setObjectName("dim")
+    return lab
+
+
 def controls_panel(parent=None):
     """DESK-B's ControlsPanel: signal ``changed``; ``controls()``, ``sampling()``, ``load``/``save``."""
     try:

@@ -28,6 +28,7 @@ class Session:
         self._port_ok = True
         self._frame_shown = None
         self._sent_seen = None
+        self._pending_takes = None  # listed before the takes panel was built
         self.midi_error = ""
         self.bridge.call_soon(self._open_store)
         self.bridge.takeCaptured.connect(self._take_added)
@@ -46,6 +47,9 @@ class Session:
 
     def _show_takes(self, takes) -> None:
         panel = self.win.takes
+        if not self.win.panels_ready:
+            self._pending_takes = list(takes)
+            return
         if hasattr(panel, "store"):
             panel.store = self.store  # for Save As / delete; listing was done on the worker
         if hasattr(panel, "set_takes"):
@@ -57,6 +61,8 @@ class Session:
     def _take_added(self, take) -> None:
         if take is None:
             return
+        if not self.win.panels_ready:
+            self._pending_takes = [take] + (self._pending_takes or [])
         if hasattr(self.win.takes, "add_take"):
             self.win.takes.add_take(take)
         bars = getattr(take, "bars", None)
@@ -198,6 +204,8 @@ class Session:
         self._update_attributes()
 
     def _update_attributes(self) -> None:
+        if self.bridge.gen is None:
+            return  # the engine is still loading (its import is what takes the time)
         try:
             controls, bpm, text = self.bridge.effective()
         except ValueError as e:
@@ -279,13 +287,21 @@ class Session:
         self.win.transport.barsSpin.setValue(int(st.value("capture_bars", 8)))
         cam = st.value("camera", 0)
         self.win.source.set_camera(int(cam) if str(cam).isdigit() else cam)
-        if hasattr(self.win.controls, "load"):
-            self.win.controls.load(st)
-            self.controls_changed()
         if str(st.value("preview", "false")).lower() == "true":
             self.win.transport.previewButton.setChecked(True)
         if st.value("tempo_mode", "own") == "daw":
             self.win.transport.syncButton.setChecked(True)  # -> set_sync via the toggled signal
+
+    def panels_installed(self, st) -> None:
+        """The controls and takes panels are built: their settings, and the takes listed so far."""
+        c = self.win.controls
+        if hasattr(c, "load"):
+            c.load(st)
+            self.controls_changed()
+        getattr(c, "set_tempo_enabled", lambda _on: None)(not self.bridge.sync)
+        if self._pending_takes is not None:
+            takes, self._pending_takes = self._pending_takes, None
+            self._show_takes(takes)
 
     def save(self, st) -> None:
         st.setValue("port", self.bridge.port_choice or "")

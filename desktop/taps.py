@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections import deque
 
-from engine.streaming import BAR, NOTE_ON
-
 
 class LookaheadTee:
     """A token source that passes ``source.next_token()`` through and records what it decoded.
@@ -27,6 +25,9 @@ class LookaheadTee:
     """
 
     def __init__(self, source, keep: int = 4096):
+        from engine.streaming import BAR, NOTE_ON  # here, not at import: the window shows before the engine loads
+
+        self._bar, self._note_on = BAR, NOTE_ON
         self.source = source
         self.notes: deque = deque(maxlen=keep)
         self.bars: deque = deque(maxlen=keep)
@@ -39,9 +40,9 @@ class LookaheadTee:
         tok = src.next_token()
         self.log.append((tok, va))
         for ev in getattr(src, "last_events", ()):
-            if ev.kind == NOTE_ON:
+            if ev.kind == self._note_on:
                 self.notes.append((float(ev.beat), int(ev.pitch), int(ev.velocity), float(ev.value or 0.0)))
-            elif ev.kind == BAR:
+            elif ev.kind == self._bar:
                 self.bars.append(float(ev.beat))
         return tok
 

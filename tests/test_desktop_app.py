@@ -41,6 +41,7 @@ def wait_model(qtbot, win):
     qtbot.waitUntil(lambda: win.bridge.gen is not None or "could not be loaded" in win.statusLabel.text(),
                     timeout=LONG)
     assert win.bridge.gen is not None, win.statusLabel.text()
+    qtbot.waitUntil(lambda: win.panels_ready, timeout=LONG)
 
 
 def drop(widget, path):

@@ -18,6 +18,7 @@ def test_port_tempo_mode_controls_takes_folder_and_layout_come_back(qtbot, tmp_p
                      clock_name="Moodroll Clock settings", takes_dir=tmp_path / "mytakes", load=False)
     qtbot.addWidget(win)
     win.show()
+    qtbot.waitUntil(lambda: win.panels_ready, timeout=LONG)
     win.transport.set_ports(["Some Synth:in"], None)
     win.transport.portCombo.setCurrentIndex(1)
     win.transport.portCombo.activated.emit(1)
@@ -31,6 +32,7 @@ def test_port_tempo_mode_controls_takes_folder_and_layout_come_back(qtbot, tmp_p
     again = MainWindow(settings=QSettings(ini, QSettings.Format.IniFormat), midi_api="jack",
                        clock_name="Moodroll Clock settings2", load=False)
     qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.panels_ready, timeout=LONG)
     assert again.bridge.port_choice == "Some Synth:in"
     assert again.transport.portCombo.currentData() == "Some Synth:in"
     assert again.transport.syncButton.isChecked() and again.bridge.sync
@@ -53,7 +55,7 @@ def test_a_port_that_vanishes_is_shown_saved_and_reconnected(qtbot, tmp_path, ra
                      takes_dir=tmp_path / "takes", threads=1)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.bridge.gen is not None, timeout=LONG)
+    qtbot.waitUntil(lambda: win.bridge.gen is not None and win.panels_ready, timeout=LONG)
     try:
         win.transport.playButton.click()
         qtbot.waitUntil(lambda: win.bridge.stream is not None and len(win.bridge.stream.played_bars) >= 3,
