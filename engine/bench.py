@@ -272,9 +272,10 @@ def _decoding_numbers(result: dict, bundle: Bundle, rt: Runtime, tmp: Path, step
                                lambda b, c: decode_flops_per_token(b, c, tr.get("d_ff")), quick)
             if rt_fixed is not None else {"error": "no format-2 bundle (needs torch to export the twin)"})
     if "int8" not in skip:
-        result["int8"] = bx.int8_numbers(rt, tmp / "int8", steps)
-    if "larger" not in skip:
-        result["larger_model"] = bx.larger_model(tmp, bundle.path, max(20, steps // 2), threads, device)
+        result["int8"] = bx.int8_numbers(rt, tmp / "int8", steps) if not quick else {"skipped": "--quick"}
+    if "larger" not in skip:  # a 22 M-parameter export: not in a smoke run
+        result["larger_model"] = (bx.larger_model(tmp, bundle.path, max(20, steps // 2), threads, device)
+                                  if not quick else {"skipped": "--quick"})
     if rt.provider != "CPUExecutionProvider":
         result["cuda"] = bx.cuda_report(bundle, steps)
 

@@ -150,3 +150,20 @@ def cuda_report(bundle: Bundle, steps: int = 200) -> dict:
     res["parity_max_abs_logit_diff"] = round(float(np.abs(a - b).max()), 6)
     res["parity_argmax_agree"] = float(np.mean(a.argmax(-1) == b.argmax(-1)))
     return res
+
+
+def main(argv=None) -> None:
+    """The prepared CUDA check: ``python -m engine.decoding.bench_extra cuda --bundle DIR``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="the CUDA measurement of docs/performance.md (one JSON line)")
+    ap.add_argument("what", choices=["cuda"])
+    ap.add_argument("--bundle", default=None, help="bundle folder (default: the shipped one)")
+    ap.add_argument("--steps", type=int, default=200)
+    args = ap.parse_args(argv)
+    print(json.dumps(cuda_report(load_bundle(args.bundle), args.steps)))
+
+
+if __name__ == "__main__":
+    main()
