@@ -200,6 +200,7 @@ class MusicState:
         self.sounding: list[tuple[float, float]] = []  # (onset, offset) beats of notes not yet over
         self.onsets: list[float] = []  # onset beats, newest last (pruned to the density window)
         self.recent: deque = deque(maxlen=256)  # onset beats, newest last (never pruned by a mask)
+        self.recent_pitches: deque = deque(maxlen=64)  # their pitches
         self.chord_beat: float | None = None  # onset beat of the notes in ``chord``
         self.chord: set[int] = set()  # pitches already started at ``chord_beat``
         self.notes = 0  # notes completed since reset
@@ -234,6 +235,7 @@ class MusicState:
                 self.sounding.append((e.beat, e.beat + float(e.value)))
                 self.onsets.append(e.beat)
                 self.recent.append(e.beat)
+                self.recent_pitches.append(e.pitch)
                 if e.beat != self.chord_beat:
                     self.chord_beat, self.chord = e.beat, set()
                 self.chord.add(e.pitch)

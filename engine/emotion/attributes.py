@@ -26,9 +26,10 @@ import numpy as np
 
 from engine import metrics
 from engine.controls import MusicalControls
+from engine.emotion.sanity import clamp_bpm
 
 ATTRIBUTE_FILE = Path(__file__).with_name("attributes.json")
-TEMPO_RANGE = (50.0, 190.0)  # the musical tempo range every piece stays in (engine.controls.SanityFilter)
+TONAL_BIAS = 1.0  # weight of the key profile on the pitches (engine.emotion.biases)
 NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
@@ -117,7 +118,7 @@ def attributes_for(valence: float, arousal: float, table: dict | None = None) ->
     p_major = 1.0 / (1.0 + math.exp(-(w[0] + w[1] * (v - 5.0) + w[2] * (a - 5.0))))
     mode = "major" if p_major >= t.get("major_threshold", 0.5) else "minor"
     tonic = int(np.argmax(t["keys"][mode]))
-    bpm = float(np.clip(round(_linear(at["bpm"], v, a)), *TEMPO_RANGE))
+    bpm = clamp_bpm(round(_linear(at["bpm"], v, a)))
     lo, hi = at["notes_per_second"]["p10"], at["notes_per_second"]["p90"]
     nps = float(np.clip(math.exp(_linear(at["log_notes_per_second"], v, a)), 0.75 * lo, hi))
     velocity = float(np.clip(_linear(at["velocity"], v, a), 20, 120))
@@ -145,6 +146,7 @@ def apply_attributes(plan: AttributePlan, user: MusicalControls = MusicalControl
         target_velocity=user.target_velocity if user.target_velocity is not None else plan.velocity,
         target_register=user.target_register if user.target_register is not None else plan.register,
         target_note_beats=user.target_note_beats if user.target_note_beats is not None else plan.note_seconds / spb,
+        tonal_bias=user.tonal_bias if user.tonal_bias > 0 else TONAL_BIAS,
         pitch_range=user.pitch_range if user.pitch_range != default.pitch_range else default.pitch_range,
     )
 
