@@ -9,14 +9,16 @@ Reads the bundle's file list (the files in ``dist/moodroll/`` and the module lis
 wrote from the executables' archives) and asserts nothing of training is inside; runs the
 frozen ``moodroll generate`` from an empty folder (so the model and the example picture must
 come from the bundle) and checks the .mid; on Linux plays ``moodroll live`` into a real JACK
-port; starts the frozen ``moodroll-app`` offscreen. ``MOODROLL_BUNDLE_DIR`` points elsewhere.
+port; starts the frozen ``moodroll-app`` under Xvfb and waits for its window. ``MOODROLL_BUNDLE_DIR`` points elsewhere.
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,13 +115,50 @@ def test_frozen_ports_and_live_reach_jack(bundle, jack_server, tmp_path):
         synth.close()
 
 
-def test_frozen_app_starts_and_shows_its_window(bundle, tmp_path):
-    app = bundle / f"moodroll-app{EXE}"
+@pytest.fixture
+def xvfb():
+    """A private X server (Xvfb picks a free display); skips where Xvfb/xwininfo are missing."""
+    if not sys.platform.startswith("linux") or not (shutil.which("Xvfb") and shutil.which("xwininfo")):
+        pytest.skip("the window check needs Xvfb and xwininfo (apt-get install xvfb x11-utils)")
+    r, w = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as f:
+        display = ":" + f.readline().strip()  # written once the server accepts clients
+    yield display
+    server.kill()
+    server.wait()
+
+
+def window_names(display: str) -> str:
+    return subprocess.run(["xwininfo", "-display", display, "-root", "-tree"], capture_output=True, text=True).stdout
+
+
+def test_frozen_app_starts_and_shows_its_window(bundle, xvfb, tmp_path):
     if not (ROOT / "desktop" / "app.py").is_file():
         pytest.skip("desktop/app.py does not exist yet: the bundle holds the CLI only")
-    assert app.is_file(), "desktop/app.py exists but the bundle has no moodroll-app"
-    shot = tmp_path / "window.png"
-    r = run(app, "--screenshot", shot, cwd=tmp_path, timeout=300,
-            env={"QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)})
-    assert r.returncode == 0, r.stderr
-    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    app = bundle / "moodroll-app"
+    assert app.exists(), "desktop/app.py exists but the bundle has no moodroll-app"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "QT_QPA_PLATFORM")}
+    env.update(DISPLAY=xvfb, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.Popen([str(app)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        shown = False
+        deadline = time.monotonic() + 300  # a hang guard only: the outcome is the window appearing
+        while not shown and proc.poll() is None and time.monotonic() < deadline:
+            shown = '"Moodroll' in window_names(xvfb)
+            time.sleep(0.05)
+        assert shown, f"no Moodroll window; the app exited {proc.poll()}: {proc.stdout.read()[-2000:]}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_frozen_cli_runs_on_the_cpu_runtime(bundle, tmp_path):
+    """The CPU onnxruntime is bundled (docs/install.md): asking for CUDA is one clear line."""
+    r = run(bundle / f"moodroll{EXE}", "generate", "--valence", 5, "--arousal", 5, "--bars", 1, "--device", "cuda",
+            "-o", tmp_path / "z.mid", cwd=tmp_path)
+    assert r.returncode == 2 and "cuda" in r.stderr.lower() and r.stderr.count("\n") == 1, r.stderr
+

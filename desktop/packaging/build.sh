@@ -25,9 +25,13 @@ case "$(uname -s)" in
 esac
 step() { echo "== $*"; }
 
+mkdir -p build
+if command -v flock >/dev/null; then  # two builds at once would delete each other's dist/moodroll
+  exec 9>build/.packaging.lock; flock -n 9 || { echo "build.sh: another build is running" >&2; exit 1; }
+fi
+
 step "build venv $VENV"
 if [ ! -x "$VPY" ]; then "$PY" -m venv "$VENV"; "$VPY" -m pip install -q --upgrade pip; fi
-mkdir -p build
 "$VPY" "$HERE/requirements.py" > build/pkg-requirements.txt
 if ! cmp -s build/pkg-requirements.txt "$VENV/.moodroll-requirements"; then
   $NICE "$VPY" -m pip install -q -r build/pkg-requirements.txt
@@ -54,11 +58,15 @@ fi
 # The bundle's module list (inside the executables' archives), for tests/test_packaging.py.
 "$VPY" -m PyInstaller.utils.cliutils.archive_viewer --list --recursive --brief "$EXE" \
   | sed -n 's/^ *//; /^[A-Za-z_][A-Za-z0-9_.]*$/p' | sort -u > dist/moodroll-modules.txt
-if [ "$OS" = linux ] && command -v strip >/dev/null; then
-  # The interpreter's own libraries carry debug info (pyenv/source builds: ~30 MB). Wheel libraries
-  # are left alone: auditwheel patched them with patchelf, and strip can break such files.
-  find dist/moodroll/_internal -maxdepth 1 -name 'libpython3*.so*' -type f -exec strip --strip-debug {} +
-  find dist/moodroll/_internal/python3* -name '*.so' -type f -exec strip --strip-debug {} + 2>/dev/null || true
+if [ "$OS" = linux ] && command -v strip >/dev/null && command -v file >/dev/null; then
+  # Symbol tables and debug info: the interpreter (pyenv/source builds carry ~20 MB of it), Qt's
+  # bindings and ICU, tokenizers, yaml (~13 MB in all). Left alone: the libraries auditwheel
+  # grafted or patched with patchelf (*.libs/, numpy, cv2, onnxruntime), which strip can break.
+  find dist/moodroll/_internal -type f \( -name '*.so' -o -name '*.so.*' \) \
+      ! -path '*.libs/*' ! -path '*/numpy/*' ! -path '*/cv2/*' ! -path '*/onnxruntime/*' -print0 |
+    while IFS= read -r -d '' f; do
+      if file -b "$f" | grep -q -e 'not stripped' -e 'with debug_info'; then strip --strip-unneeded "$f"; fi
+    done
 fi
 
 step "smoke: frozen moodroll generate"

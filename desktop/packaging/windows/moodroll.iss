@@ -72,3 +72,20 @@ begin
   else
     Result := Pos(';' + Uppercase(Dir) + ';', ';' + Uppercase(Paths) + ';') = 0;
 end;
+
+procedure CurUninstallStepChanged(CurUninstallStep: TUninstallStep);
+var
+  Paths, Dir: String;
+  RootKey, P: Integer;
+begin
+  if CurUninstallStep <> usPostUninstall then exit;
+  if IsAdminInstallMode then RootKey := HKEY_LOCAL_MACHINE else RootKey := HKEY_CURRENT_USER;
+  if not RegQueryStringValue(RootKey, EnvKey(''), 'Path', Paths) then exit;
+  Dir := ';' + ExpandConstant('{app}');
+  P := Pos(Uppercase(Dir), Uppercase(Paths));
+  if P > 0 then
+  begin
+    Delete(Paths, P, Length(Dir));
+    RegWriteExpandStringValue(RootKey, EnvKey(''), 'Path', Paths);
+  end;
+end;
