@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     p.add_argument("--image", default=str(Path(__file__).resolve().parent.parent / "assets/examples/sunrise.jpg"))
     p.add_argument("--shot", help="save a screenshot of the playing window here (PNG)")
     p.add_argument("--threads", type=int)
+    p.add_argument("--target", nargs=2, type=float, metavar=("V", "A"),
+                   help="drag the puck to this valence/arousal once playing (for the screenshot)")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -102,6 +104,8 @@ def main(argv=None) -> int:
         win.transport.playButton.click()
         assert wait(lambda: synth.note_ons(), 60), "no note arrived"
         first_note = synth.note_ons()[0][0] - t_play_mono
+        if args.target:
+            win.pad.set_target(tuple(args.target))
 
         gaps, last = [], [time.perf_counter()]
 

@@ -26,7 +26,7 @@ class PianoRoll(QWidget):
         self.setMinimumSize(360, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip("Live piano roll: bright = played, dim = already decoded (the next bar or so), "
-                        "shaded = the bar now playing")
+                        "shaded = the bar now playing; the line is now")
         self.span = span_beats
         self.playhead = 0.0
         self.beats_per_bar = 4.0
@@ -68,7 +68,7 @@ class PianoRoll(QWidget):
 
     # -- geometry -------------------------------------------------------------------------------
     def window(self) -> tuple[float, float]:
-        start = self.playhead - self.span * 0.25
+        start = self.playhead - self.span * 0.55  # history on the left, the look-ahead on the right
         return start, start + self.span
 
     def _x(self, beat: float, r: QRectF, start: float) -> float:
@@ -105,9 +105,16 @@ class PianoRoll(QWidget):
                 p.drawText(QRectF(full.left() + 2, y - 6, 22, row_h + 12),
                            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"C{pitch // 12 - 1}")
         bars = [b for b in self.bars if start - self.beats_per_bar <= b <= end]
-        if not bars:  # before the first decoded bar line: assume the metre's grid
-            k = int(start // self.beats_per_bar)
-            bars = [b * self.beats_per_bar for b in range(k, k + int(self.span / self.beats_per_bar) + 2)]
+        # beyond the last decoded bar line (or before the first): the metre's grid goes on
+        bpb = self.beats_per_bar
+        last = bars[-1] if bars else (start // bpb) * bpb
+        while last + bpb <= end:
+            last += bpb
+            bars.append(last)
+        first = bars[0]
+        while first - bpb >= start - bpb:
+            first -= bpb
+            bars.insert(0, first)
         current = max((b for b in bars if b <= self.playhead), default=None)
         if current is not None:
             nxt = min((b for b in bars if b > current), default=current + self.beats_per_bar)

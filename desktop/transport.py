@@ -103,9 +103,17 @@ class Transport(QWidget):
         self.portCombo.addItem(VIRTUAL, None)
         for n in names:
             self.portCombo.addItem(n, n)
-        if chosen and chosen not in names:
-            self.portCombo.addItem(f"{chosen} (not found)", chosen)
-        i = self.portCombo.findData(chosen) if chosen else 0
+        i = 0
+        if chosen:
+            # the MIDI system lists "client:port" (JACK) or "client:port 128:0" (ALSA): match loosely
+            hits = [k for k, n in enumerate(names) if n == chosen] or \
+                   [k for k, n in enumerate(names) if chosen.lower() in n.lower()]
+            if hits:
+                i = hits[0] + 1
+                self.portCombo.setItemData(i, chosen)  # keep the name the user chose
+            else:
+                self.portCombo.addItem(f"{chosen} (not found)", chosen)
+                i = self.portCombo.count() - 1
         self.portCombo.setCurrentIndex(max(0, i))
         self.portCombo.blockSignals(False)
 
