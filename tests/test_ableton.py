@@ -3,7 +3,6 @@ with AbletonOSC's documented addresses, answering on a fixed reply port of the s
 AbletonOSC does (11001 there; a free port here). ``moodroll send live`` puts a real take
 (written by ``moodroll generate`` with the random-weight bundle) into a clip whose notes equal
 the file's (read independently with pretty_midi); --follow live drives a real LiveStream."""
-import socket
 import threading
 
 import pretty_midi
@@ -16,15 +15,8 @@ from engine.daw.ableton import LISTEN, AbletonFollower, LiveBridgeError, send_ta
 from engine.daw.oscio import build
 from engine.paths import EXAMPLES
 from engine.tokenizer import Tokenizer
+from tests.test_osc_server import free_port as _free_port
 from tests.test_osc_transport import StandInDaw, check_stream_follows
-
-
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class StandInLive(StandInDaw):

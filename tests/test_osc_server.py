@@ -59,6 +59,17 @@ class OscPeer:
         self.socket.close()
 
 
+def free_port() -> int:
+    """A UDP port nobody uses right now (for a peer that must know it before the other side binds)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 @pytest.fixture(scope="module")
 def session(jack_server, bundle):
     """A live session: generator -> LiveStream -> JACK port -> recorder; its OSC server on a free port."""

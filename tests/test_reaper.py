@@ -14,7 +14,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from engine.daw.reaper import ReaperFollower, parse_beat_string
 from engine.paths import EXAMPLES
 from engine.tokenizer import Tokenizer
-from tests.test_osc_server import OscPeer
+from tests.test_osc_server import OscPeer, free_port as _free_port
 from tests.test_osc_transport import StandInDaw, check_stream_follows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,13 +139,3 @@ def test_cli_refuses_follow_reaper_with_clock_in(capsys):
 
     rc = main(["live", "--valence", "5", "--arousal", "5", "--follow", "reaper", "--clock-in"])
     assert rc == 2 and "cannot be combined with --clock-in" in capsys.readouterr().err
-
-
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
