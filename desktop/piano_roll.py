@@ -58,12 +58,14 @@ class PianoRoll(QWidget):
         if bars:
             self.bars = sorted(set(self.bars[-64:]) | set(bars))[-64:]
         visible = [n for n in list(self.lookahead) + self.played if n[0] + n[3] >= playhead - self.span]
-        if visible:
-            lo, hi = min(n[1] for n in visible), max(n[1] for n in visible)
-            want_lo, want_hi = min(lo - 3, self.pitch_lo), max(hi + 3, self.pitch_hi)
-            if hi - lo < 30:  # shrink back slowly towards what is on screen
-                want_lo, want_hi = max(want_lo, lo - 8), min(want_hi, hi + 8)
-            self.pitch_lo, self.pitch_hi = max(21, want_lo), min(108, max(want_hi, want_lo + 24))
+        if visible:  # the rows follow the register on screen: at once outwards, gently back in
+            lo, hi = min(n[1] for n in visible) - 3, max(n[1] for n in visible) + 3
+            if hi - lo < 24:
+                mid = (lo + hi) // 2
+                lo, hi = mid - 12, mid + 12
+            lo, hi = max(21, lo), min(108, hi)
+            self.pitch_lo = lo if lo < self.pitch_lo else self.pitch_lo + (lo - self.pitch_lo + 1) // 2
+            self.pitch_hi = hi if hi > self.pitch_hi else self.pitch_hi - (self.pitch_hi - hi + 1) // 2
         self.update()
 
     # -- geometry -------------------------------------------------------------------------------
