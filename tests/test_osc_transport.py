@@ -7,6 +7,7 @@ import time
 import pytest
 
 from engine.daw.transport import OscTransport
+from tests.token_fixtures import chord_ids, tok  # noqa: F401  (fixtures)
 
 
 def _playing(f, bpm=120.0, t0=10.0, n=16, period=0.05, start_beat=0.0, late=lambda k: 0.0):
@@ -80,6 +81,63 @@ def test_without_a_reported_tempo_the_reports_give_it():
     for k in range(12):  # no play state, no tempo: advancing positions at 90 BPM
         f.set_position(k * 0.075, 5.0 + k * 0.05)
     assert f.playing and f.running and f.bpm == pytest.approx(90.0)
+
+
+# -- the real stream on a virtual clock, following OscTransport exactly -----------------------------
+def test_stream_follows_reports_exactly_on_virtual_time(tok, chord_ids):
+    """LiveStream's threads on engine.virtual's clock, the follower fed reports every 30 ms at
+    exact virtual times (tempo 120 -> 150, stop, locate): every note sits exactly on the DAW's
+    bar grid, nothing plays while stopped, play resumes on the DAW's next bar line."""
+    from engine.stream import LiveStream, StreamOptions, TokenReplay
+    from engine.virtual import MemoryOutput, VirtualTime
+
+    vt = VirtualTime(start=0.0)
+    f = OscTransport("Reaper")
+    out = MemoryOutput(time_source=vt)
+    stream = LiveStream(TokenReplay(chord_ids), tok, out, clock=f, options=StreamOptions(), time_source=vt)
+    pieces = [(0.5, 0.0, 120.0), (2.9, None, 150.0), (6.0, 20.0, 150.0)]  # (from t, song beat there, bpm)
+
+    def song_beat(t):
+        beat = 0.0
+        for i, (t0, b0, bpm) in enumerate(pieces):
+            if b0 is None:  # a tempo change: continuous
+                prev = pieces[i - 1]
+                b0 = prev[1] + (t0 - prev[0]) * prev[2] / 60
+                pieces[i] = (t0, b0, bpm)
+            if t >= t0:
+                beat = b0 + (t - t0) * bpm / 60
+        return beat
+
+    song_beat(10.0)  # fill in the continuous piece
+    vt.call_at(0.2, lambda: f.set_tempo(120.0, 0.2))
+    vt.call_at(0.5, lambda: f.set_playing(True, 0.5))
+    vt.call_at(2.9, lambda: f.set_tempo(150.0, 2.9))
+    vt.call_at(5.0, lambda: f.set_playing(False, 5.0))
+    vt.call_at(6.0, lambda: f.set_playing(True, 6.0))
+    for k in range(334):  # reports every 30 ms while playing
+        t = 0.5 + k * 0.03
+        if t < 5.0 - 1e-9 or t >= 6.0 - 1e-9:
+            vt.call_at(t, lambda t=t: f.set_position(song_beat(t), t))
+    stream.start()
+    vt.run(until=5.0)
+    assert not f.running and out.receiver_sounding() == set()
+    n = len(out.note_ons())
+    vt.run(until=6.0)
+    assert len(out.note_ons()) == n  # nothing while stopped
+    vt.run(until=10.0)
+    stream.stop()
+    assert stream.error is None  # (notes decoded before the bar play resumes at are skipped, by design)
+    notes = list(stream.timeline)  # (music beat, due, sent, pitch)
+    first = notes[0][1]
+    assert first == pytest.approx(0.5 + 4 * 0.5, abs=1e-9)  # the first bar line after play (song beat 4)
+    for beat, due, sent, _ in notes:
+        assert sent == due
+        d = song_beat(due) - beat
+        assert d == pytest.approx(round(d / 4) * 4, abs=1e-6)  # on the DAW's bar grid, at either tempo
+    assert any(2.9 < due < 5.0 for _, due, _, _ in notes)  # some at 150 BPM before the stop
+    after = [due for _, due, _, _ in notes if due > 6.0]
+    assert after and after[0] >= 6.0 + 4 / 2.5 - 1e-9  # song beat 24: the bar line after the locate to 20
+    assert f.generation == 3 and f.jumps == 0  # play, stop, play: the tempo change is no jump
 
 
 # -- a real stream following a stand-in DAW ----------------------------------------------------
