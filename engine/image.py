@@ -5,11 +5,17 @@ exported encoder with the same function, so the two can never drift apart.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence, Union
 
 import cv2
 import numpy as np
+
+# A picture claiming more pixels than this is refused before OpenCV allocates it (a 2^31-wide
+# PNG header is 50 bytes). Phones make up to ~108 MP; everything is squashed to 224 px anyway.
+MAX_PIXELS = 1 << 27  # 134 megapixels
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))  # read by OpenCV at its first decode
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,10 +35,29 @@ def load_image(source: Union[str, Path, bytes]) -> np.ndarray:
         if not p.is_file():
             raise ImageReadError(f"cannot read image {name}: no such file")
         buf = np.fromfile(str(p), np.uint8)  # also works for non-ASCII paths on Windows
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    bgr = _decode(buf, name) if buf.size else None
     if bgr is None:
         raise ImageReadError(f"cannot read image {name}: not a decodable picture (JPEG, PNG, BMP, WebP, TIFF)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _decode(buf: np.ndarray, name: str):
+    """cv2.imdecode without the codecs' own chatter on stderr (libpng, libtiff, OpenCV's log):
+    the user gets our one line. OpenCV raises for some bad headers and returns None for others."""
+    from engine.midi_io import quiet_stderr  # the one fd-2 silencer (C libraries print there)
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        with quiet_stderr():
+            return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        if "MAX_IMAGE" in str(e):
+            raise ImageReadError(f"cannot read image {name}: it claims more than "
+                                 f"{MAX_PIXELS // 1_000_000} megapixels") from None
+        return None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def preprocess(rgb: np.ndarray, size: int = 224,

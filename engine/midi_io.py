@@ -69,7 +69,17 @@ class MidiPortError(RuntimeError):
 
 @contextlib.contextmanager
 def quiet_stderr():
-    """Silence the C libraries' own chatter (libjack, alsa-lib) on file descriptor 2."""
+    """Silence the C libraries' own chatter (libjack, alsa-lib, libpng) on file descriptor 2.
+    One thread at a time (a lock): two overlapping redirects could restore the wrong fd and
+    leave stderr silenced for good."""
+    with _QUIET_LOCK:
+        yield from _quiet_stderr()
+
+
+_QUIET_LOCK = threading.RLock()
+
+
+def _quiet_stderr():
     try:
         fd = os.dup(2)
     except OSError:  # no stderr at all
