@@ -25,6 +25,7 @@ class StandInLive(StandInDaw):
     def __init__(self, reply_port: int, tracks: int = 4, scenes: int = 8):
         self.reply_port, self.tracks, self.scenes = reply_port, tracks, scenes
         self.clips: dict = {}  # (track, slot) -> {"length", "notes", "name"}
+        self.audio_tracks = {3}  # the 4th track is an audio track: no MIDI clips there
         self.received: list = []  # (address, args) in order
         self.listening: set = set()
         self.playing = False
@@ -55,7 +56,9 @@ class StandInLive(StandInDaw):
         elif address == "/live/clip_slot/get/has_clip":
             self.reply(address, *slot, clip is not None)
         elif address == "/live/clip_slot/create_clip":
-            if clip is not None:
+            if slot[0] in self.audio_tracks:
+                pass  # Live raises; AbletonOSC logs it and answers nothing
+            elif clip is not None:
                 self.reply("/live/error", "Error handling OSC message: Clip slot already has a clip")
             else:
                 self.clips[slot] = {"length": float(args[2]), "notes": [], "name": ""}
@@ -68,7 +71,8 @@ class StandInLive(StandInDaw):
         elif address == "/live/clip/set/name":
             clip["name"] = args[2]
         elif address in ("/live/clip/get/name", "/live/clip/get/length"):
-            self.reply(address, *slot, clip[address.rsplit("/", 1)[1]])
+            if clip is not None:  # (no clip: AbletonOSC fails and answers nothing)
+                self.reply(address, *slot, clip[address.rsplit("/", 1)[1]])
         elif address.startswith("/live/song/start_listen/"):
             prop = address.rsplit("/", 1)[1]
             self.listening.add(prop)
@@ -168,6 +172,11 @@ def test_no_such_track_or_slot(live, take):
     with pytest.raises(LiveBridgeError, match="has 8 scenes; there is no slot 9"):
         send_take(take, track=0, slot=8, port=live.port, reply_port=live.reply_port)
     assert live.clips == {}
+
+
+def test_an_audio_track_makes_no_clip(live, take):
+    with pytest.raises(LiveBridgeError, match=r"Live made no clip in track 4, slot 1 \(is it a MIDI track\?\)"):
+        send_take(take, track=3, slot=0, port=live.port, reply_port=live.reply_port, timeout=0.5)
 
 
 def test_no_live_is_one_line(take):

@@ -250,3 +250,12 @@ def test_build_and_parse_round_trip():
     assert parse(build("/a/b", [1, 2.5, "s", True])) == [("/a/b", [1, 2.5, "s", True])]
     with pytest.raises(ValueError, match="not an OSC packet"):
         parse(b"\x00garbage")
+
+
+@pytest.mark.parametrize("argv,why", [(["--osc", "70000"], "--osc must be a UDP port (0-65535), got 70000"),
+                                      (["--follow-port", "-1"], "--follow-port must be a UDP port")])
+def test_cli_checks_ports_before_loading_anything(capsys, argv, why):
+    from engine.cli import main
+
+    assert main(["live", "--valence", "5", "--arousal", "5", *argv]) == 2
+    assert why in capsys.readouterr().err

@@ -142,8 +142,14 @@ def send_take(path, track: int = 0, slot: int = 0, host: str = LOOPBACK, port: i
             live.send("/live/clip/add/notes", *args)
         live.send("/live/clip/set/name", track, slot, take.name)
         # AbletonOSC handles messages in order: these answers come after everything above.
-        name = live.request("/live/clip/get/name", track, slot, want=here)[2]
-        length = float(live.request("/live/clip/get/length", track, slot, want=here)[2])
+        try:
+            name = live.request("/live/clip/get/name", track, slot, want=here)[2]
+            length = float(live.request("/live/clip/get/length", track, slot, want=here)[2])
+        except LiveBridgeError:
+            if live.errors:
+                raise LiveBridgeError(f"Live refused: {live.errors[0]}") from None
+            raise LiveBridgeError(f"Live made no clip in track {track + 1}, slot {slot + 1} "
+                                  "(is it a MIDI track?)") from None
         if live.errors:
             raise LiveBridgeError(f"Live refused: {live.errors[0]}")
         if name != take.name or abs(length - take.length) > 1e-6:

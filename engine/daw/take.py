@@ -3,24 +3,19 @@
 Both bridges that put a take into a DAW need the same three things: every note as
 (pitch, start beat, duration in beats, velocity) — beats are quarter notes, as Live's clips
 and Reaper's items count them —, the clip length (whole bars of its first time signature
-holding every onset), and a name from the take's metadata (the text meta event
-``moodroll: valence=… arousal=… key=…`` that ``moodroll generate`` writes, the app's
-``moodroll-take {json}``, else the file's key signature).
+holding every onset), and a name from the take's metadata, read by
+:func:`engine.takes.read_meta` (the app's ``moodroll-take`` event, ``moodroll generate``'s
+text event, else the key signature or the key estimated from the notes).
 """
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.midi_notes import read_midi_notes
 
-TAKE_TAG = "moodroll-take "  # the app's take metadata: a text event "moodroll-take {json}"
 MIN_DURATION = 1.0 / 64  # beats; a DAW refuses a note of length 0
-_VA = re.compile(r"valence=([0-9.]+)\s+arousal=([0-9.]+)")
-_KEY = re.compile(r"key=([^;]+)")
 
 
 @dataclass(frozen=True)
@@ -46,13 +41,13 @@ class Take:
 
 def read_take(path) -> Take:
     """Read a take; raises ValueError (one line) when the file is not usable MIDI or has no notes."""
-    import mido
+    from engine.takes import read_meta
 
     path = Path(path)
     notes = read_midi_notes(path)  # MidiReadError (a ValueError) names the file
     if len(notes) == 0:
         raise ValueError(f"{path}: the take has no notes")
-    midi = mido.MidiFile(filename=str(path))
+    meta, _ = read_meta(path)  # the one reader of take metadata (engine/takes.py)
     res = float(notes.resolution)
     num, den = (int(notes.time_signatures[0, 1]), int(notes.time_signatures[0, 2])) if len(notes.time_signatures) else (4, 4)
     bar = num * 4.0 / den
@@ -62,25 +57,4 @@ def read_take(path) -> Take:
     order = sorted(range(len(notes)), key=lambda i: (int(notes.start[i]), int(notes.pitch[i])))
     out = [(int(notes.pitch[i]), notes.start[i] / res, max(MIN_DURATION, (notes.end[i] - notes.start[i]) / res),
             int(notes.velocity[i])) for i in order]
-    valence = arousal = None
-    key = None
-    for track in midi.tracks:
-        for msg in track:
-            if msg.type == "text" and msg.text.startswith(TAKE_TAG):  # the app's takes (engine/takes.py)
-                try:
-                    meta = json.loads(msg.text[len(TAKE_TAG):])
-                    if meta.get("valence") is not None and meta.get("arousal") is not None:
-                        valence, arousal = float(meta["valence"]), float(meta["arousal"])
-                    key = meta.get("key") or key
-                except (ValueError, TypeError, AttributeError):
-                    pass
-            elif msg.type == "text" and msg.text.startswith("moodroll:"):
-                m = _VA.search(msg.text)
-                if m:
-                    valence, arousal = float(m.group(1)), float(m.group(2))
-                k = _KEY.search(msg.text)
-                if k and key is None and k.group(1).strip() not in ("free", ""):
-                    key = k.group(1).strip()
-            elif msg.type == "key_signature" and key is None:
-                key = msg.key
-    return Take(path, out, length, bar, valence, arousal, key)
+    return Take(path, out, length, bar, meta.valence, meta.arousal, meta.key)
