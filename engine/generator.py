@@ -170,7 +170,10 @@ class MusicGenerator:
         rows = self._rows()
         if self.cache.length + 1 > self.max_context:
             ids = self._reprime_ids()
-            self.cache = self.runtime.empty_cache(rows)
+            if self.runtime.fixed and self.cache.batch == rows:
+                self.cache.length = 0  # format 2: start over in the same buffers (old entries are masked)
+            else:
+                self.cache = self.runtime.empty_cache(rows)
             self.context = ids
             self.n_reprimes += 1
         else:

@@ -1,10 +1,8 @@
 """engine.decoding.quantize: the int8 decoder bundle loads and verifies, keeps its format, stays
 within a logit bound of float32 on a seeded stream, and generates valid, seeded music."""
-import json
-
 import pytest
 
-pytest.importorskip("onnx")  # writing needs the onnx package (the training extra); CI has it
+onnx = pytest.importorskip("onnx")  # writing needs the onnx package (the training extra); CI has it
 
 from engine.bundle import load_bundle  # noqa: E402
 from engine.decoding.quantize import QUANTIZATION, logit_error, quantize_bundle  # noqa: E402
@@ -20,8 +18,8 @@ def test_int8_bundle_loads_and_stays_close(random_bundle, random_bundle2, tmp_pa
     out = quantize_bundle(src, tmp_path / "int8")
     b = load_bundle(out)  # the manifest was rewritten
     assert b.format == load_bundle(src).format and b.config["decoder"]["quantization"] == QUANTIZATION
-    ops = json.dumps([n.op_type for n in __import__("onnx").load(str(out / "decoder_step.onnx")).graph.node])
-    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    ops = {n.op_type for n in onnx.load(str(out / "decoder_step.onnx")).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul"}
     rf, rq = Runtime(load_bundle(src), device="cpu", threads=1), Runtime(b, device="cpu", threads=1)
     err = logit_error(rf, rq, n=64)
     # measured on this tiny random model: max 0.125 of a logit range of 1.94 (6 %); int8 weights and per-step
