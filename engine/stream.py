@@ -160,7 +160,7 @@ class LiveStream:
         # Shared by the two threads (single writer each; floats and appends are atomic).
         self.horizon = 0.0  # music beat up to which everything is decoded (decoder writes)
         self.playhead = 0.0  # music beat now sounding (playback writes)
-        self.decoded_bars: list[float] = []  # beat of every bar line decoded (decoder appends)
+        self.decoded_bars: list[float] = []  # beat of each bar line decoded, the last 2048-4096 (decoder appends)
         self.beats_per_bar = 4.0  # of the bar being decoded
         self._decoder_done = False
 
@@ -374,6 +374,8 @@ class LiveStream:
                             ts.notify()
                             return
                         self.decoded_bars.append(ev.beat)
+                        if len(self.decoded_bars) > 4096:  # endless streams: keep the recent bars only
+                            del self.decoded_bars[:2048]
                         self.beats_per_bar = dec.beats_per_bar
                         self._apply_pending()  # the new bar is written under the new setting
                     put((ev.beat, order[ev.kind], seq, ev))
