@@ -102,7 +102,7 @@ def cmd_live(args) -> int:
                        bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
                        fps=args.fps, capture=args.capture, capture_bars=args.capture_bars,
                        guidance=args.guidance, osc=args.osc, osc_host=args.osc_host, follow=args.follow,
-                       follow_host=args.follow_host, follow_port=args.follow_port)
+                       follow_host=args.follow_host, follow_port=args.follow_port, attributes=args.attributes)
     try:
         return run_live(opts, report=lambda line: print(f"moodroll: {line}", file=sys.stderr, flush=True))
     except LiveError as e:

@@ -38,6 +38,7 @@ class LiveOptions:
     temperature: float = 1.0
     top_p: float = 0.95
     guidance: float = 2.0  # emotion strength (classifier-free guidance; 1 = off; 2x decoding cost)
+    attributes: bool = True  # key, tempo, density... follow the emotion (engine.emotion.planner)
     bars: int | None = None
     midi_api: str | None = None
     bundle: str | None = None
@@ -113,6 +114,11 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
         except (ValueError, WebcamError) as e:
             raise LiveError(_first_line(e)) from None
 
+        from dataclasses import replace
+
+        from engine.emotion.planner import EmotionPlanner
+
+        planner, planner_lock = EmotionPlanner(replace(controls, bpm=o.bpm), enabled=o.attributes), threading.Lock()
         try:
             gen = MusicGenerator(o.bundle, sampling, controls, device=o.device)
         except (BundleError, ValueError, OSError) as e:
@@ -133,7 +139,9 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             def steer(va, tokens):
                 report(f"webcam: valence {va[0]:.2f}, arousal {va[1]:.2f}")
                 if "stream" in holder:
-                    holder["stream"].steer(condition=Condition(va[0], va[1], tokens))
+                    with planner_lock:
+                        controls = planner.retarget(va[0], va[1])
+                    holder["stream"].steer(condition=Condition(va[0], va[1], tokens), controls=controls)
 
             try:
                 webcam = WebcamVA(o.webcam, gen.analyze_image, steer, fps=o.fps, loop=not str(o.webcam).isdigit())
@@ -148,11 +156,15 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             v, a = webcam.value
             condition = Condition(v, a, webcam.smoother.tokens)
         gen.set_condition(condition)
+        if condition.va is not None:
+            gen.set_controls(planner.retarget(*condition.va))
 
         try:
             out = MidiOutput(o.port, api=o.midi_api, name=DEFAULT_OUTPUT_NAME)
             cleanup.append(out.close)
             report(out.status)
+            if planner.plan is not None:
+                report(f"attributes: {planner.describe()}")
             follower = None
             if o.follow in ("live", "reaper"):
                 follower = _osc_follower(o)
@@ -187,9 +199,16 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
                 holder["stream"] = stream
                 webcam.start()
             port_status = out.status
+            bars_seen = 0
             while not stream.wait(0.2):
                 if stop is not None and stop.is_set():
                     break
+                if len(stream.played_bars) != bars_seen:  # a bar line: the tempo ramp's next step
+                    bars_seen = len(stream.played_bars)
+                    with planner_lock:
+                        step = planner.on_bar()
+                    if step is not None:
+                        stream.steer(controls=step)
                 if out.status != port_status:  # the port vanished, or came back
                     port_status = out.status
                     report(port_status)

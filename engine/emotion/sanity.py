@@ -3,9 +3,10 @@
 :class:`SanityFilter` is a hard logit mask (``-inf``) that :func:`engine.controls.build_masks`
 appends last, after the model's logits, the guidance and every soft bias, so nothing can undo it:
 
-* tempo: only Tempo tokens inside ``TEMPO_RANGE`` (50-190 BPM), and one tempo per piece: once a
-  tempo is chosen (the ``bpm`` lock, else the first Tempo token) only that tempo may follow, so
-  a new tempo comes only from the user, the DAW or a ramp (:func:`ramp_bpm`) setting ``bpm``;
+* tempo: only Tempo tokens inside ``TEMPO_RANGE`` (50-190 BPM), and one tempo per piece: the
+  piece says its tempo on its first Position (the model picks it, in range), then only that
+  tempo may follow, so a new tempo comes only from the user, the DAW or a ramp
+  (:func:`ramp_bpm`) setting the ``bpm`` lock;
 * at most ``MAX_SOUNDING`` notes sounding at once;
 * at most ``MAX_NOTES_PER_SECOND`` onsets in any beat (at the tempo in force);
 * no pitch struck twice at one position, at most ``MAX_CHORD`` notes at one position; with the
@@ -20,6 +21,8 @@ import math
 import numpy as np
 
 from engine.sampling import NEG_INF
+
+from engine.controls import POSITION  # noqa: E402  (controls imports this module only inside build_masks)
 
 TEMPO_RANGE = (50.0, 190.0)
 MAX_SOUNDING = 8
@@ -56,6 +59,7 @@ class SanityFilter:
         self.tempo_out = np.asarray(sorted(i for i, b in g.tempo.items()
                                            if not TEMPO_RANGE[0] - 1e-6 <= b <= TEMPO_RANGE[1] + 1e-6), np.int64)
         self.tempo_ids = np.asarray(sorted(g.tempo), np.int64)
+        self.tempo_in = np.setdiff1d(self.tempo_ids, self.tempo_out)
         self.user_bpm = controls.bpm
 
     def _bpm(self, state) -> float:
@@ -66,8 +70,13 @@ class SanityFilter:
     def apply(self, logits: np.ndarray, state=None) -> None:  # noqa: D102
         # tempo: inside the range, and the tempo in force once there is one
         if self.user_bpm is None:
+            if state.decoder.tempo is None and state.notes == 0 and state.last == POSITION:
+                keep = logits[self.tempo_in].copy()  # the opening Position: the tempo comes first
+                logits[:] = NEG_INF
+                logits[self.tempo_in] = keep if np.isfinite(keep).any() else 0.0
+                return
             if state.decoder.tempo is None:
-                logits[self.tempo_out] = NEG_INF
+                logits[self.tempo_ids] = NEG_INF
             else:
                 keep = [i for i in self.tempo_ids if abs(self.tempo_bpm[i] - state.decoder.tempo) < 1e-6]
                 saved = logits[keep].copy()
