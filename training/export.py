@@ -87,35 +87,48 @@ class FixedCacheDecoderGraph(nn.Module):
     new_value_0, ... [B, H, T, Dh] (rotated), which the engine writes into its buffers at
     cache_len.. in place. Attention is split into a past part and a new part that share one
     softmax, so neither the past nor the new keys are ever concatenated: the same math as
-    :meth:`MusicModel.step` (parity: tests/test_export_parity.py)."""
+    :meth:`MusicModel.step` (parity: tests/test_export_parity.py).
+
+    Written for a small graph (218 nodes after ONNX Runtime's fusions for the shipped shapes,
+    format 1 has 273): B and T are read once and every reshape uses them; q and k of all heads
+    are rotated together, the half-split RoPE as ``x cos + (x R) sin`` with a constant [Dh, Dh]
+    matrix R (one MatMul instead of slices and a concat per layer)."""
 
     def __init__(self, model: MusicModel):
         super().__init__()
         self.model = model
+        dh, h = model.cfg.head_dim, model.cfg.head_dim // 2
+        rot = torch.zeros(dh, dh)
+        rot[h:, :h], rot[:h, h:] = -torch.eye(h), torch.eye(h)  # x @ rot = cat(-x2, x1)
+        self.register_buffer("rot", rot, persistent=False)
 
     def forward(self, input_ids, positions, cache_len, *kv):
         m, c = self.model, self.model.cfg
-        L, H, Dh = c.n_layers, c.n_heads, c.head_dim
+        L, H, Dh, D = c.n_layers, c.n_heads, c.head_dim, c.d_model
+        B, T = input_ids.shape
         x = m.embed(input_ids)
-        rope_cs = rope_tables(positions, Dh, c.rope_base)
+        cos, sin = rope_tables(positions, Dh, c.rope_base)  # [B, 1, T, Dh/2]
+        cos, sin = torch.cat([cos, cos], -1), torch.cat([sin, sin], -1)
         cap = kv[0].shape[2]
         invalid = torch.arange(cap, device=input_ids.device)[None, :] >= cache_len[:, None]  # [B, C]
         past_bias = torch.zeros(invalid.shape, device=input_ids.device).masked_fill(invalid, float("-inf"))
         past_bias = past_bias[:, None, None, :]  # [B, 1, 1, C]
-        new_bias = causal_bias(input_ids.shape[1], 0, input_ids.device)  # [T, T]
+        new_bias = causal_bias(T, 0, input_ids.device)  # [T, T]
         scale = 1.0 / math.sqrt(Dh)
         new_kv = []
         for i, blk in enumerate(m.blocks):
             pk, pv, ck, cv = kv[2 * i], kv[2 * i + 1], kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1]
-            qkv = blk.attn.qkv(blk.ln1(x)).unflatten(-1, (3, H, Dh)).permute(2, 0, 3, 1, 4)
-            q, k = rotate(qkv[:2], *rope_cs).unbind(0)
-            v = qkv[2]
-            q = q * scale
+            qkv = blk.attn.qkv(blk.ln1(x)).reshape(B, T, 3 * H, Dh).transpose(1, 2)  # [B, 3H, T, Dh]
+            qk = qkv[:, :2 * H]
+            qk = qk * cos + torch.matmul(qk, self.rot) * sin
+            q, k, v = qk[:, :H] * scale, qk[:, H:], qkv[:, 2 * H:]
             scores = torch.cat([torch.matmul(q, pk.transpose(-2, -1)) + past_bias,
                                 torch.matmul(q, k.transpose(-2, -1)) + new_bias], dim=-1).softmax(dim=-1)
             y = torch.matmul(scores[..., :cap], pv) + torch.matmul(scores[..., cap:], v)
-            x = x + blk.attn.out(y.transpose(1, 2).flatten(2))
-            x = x + blk.cross(blk.ln2(x), ck, cv)
+            x = x + blk.attn.out(y.transpose(1, 2).reshape(B, T, D))
+            cq = blk.cross.q(blk.ln2(x)).reshape(B, T, H, Dh).transpose(1, 2) * scale
+            cy = torch.matmul(torch.matmul(cq, ck.transpose(-2, -1)).softmax(dim=-1), cv)
+            x = x + blk.cross.out(cy.transpose(1, 2).reshape(B, T, D))
             x = x + blk.ff(blk.ln3(x))
             new_kv += [k, v]
         return (m.head(m.ln_f(x)), *new_kv)
