@@ -89,7 +89,7 @@ class FixedCacheDecoderGraph(nn.Module):
     softmax, so neither the past nor the new keys are ever concatenated: the same math as
     :meth:`MusicModel.step` (parity: tests/test_export_parity.py).
 
-    Written for a small graph (218 nodes after ONNX Runtime's fusions for the shipped shapes,
+    Written for a small graph (219 nodes after ONNX Runtime's fusions for the shipped shapes,
     format 1 has 273): B and T are read once and every reshape uses them; q and k of all heads
     are rotated together, the half-split RoPE as ``x cos + (x R) sin`` with a constant [Dh, Dh]
     matrix R (one MatMul instead of slices and a concat per layer)."""
