@@ -41,28 +41,33 @@ for _ in $(seq 100); do JACK_DEFAULT_SERVER="$NAME" jack_lsp >/dev/null 2>&1 && 
 J=("${CLEAN[@]}" JACK_DEFAULT_SERVER="$NAME" JACK_NO_START_SERVER=1)
 "${J[@]}" moodroll ports --midi-api jack | tee "$WORK/ports.txt" | head -8
 grep -q "^jack:" "$WORK/ports.txt" && ok "moodroll ports reaches JACK server $NAME"
-"${J[@]}" moodroll live --valence 7 --arousal 6 --bars 2 --bpm 240 --seed 3 --midi-api jack \
+"${J[@]}" moodroll live --valence 7 --arousal 6 --bars 2 --bpm 120 --seed 3 --midi-api jack \
   --capture "$WORK/live.mid" --capture-bars 2 2>"$WORK/live.txt" || { cat "$WORK/live.txt"; exit 1; }
 sed 's/^/   /' "$WORK/live.txt"
 grep -q "played 2 bars" "$WORK/live.txt" && ok "moodroll live played to the virtual JACK port"
 
 # The app under Xvfb: screenshot once the window is up, then launch-to-window time.
-Xvfb :77 -screen 0 1440x900x24 -nolisten tcp >/dev/null 2>&1 & XPID=$!
+Xvfb :77 -screen 0 1600x900x24 -nolisten tcp -noreset >/dev/null 2>&1 & XPID=$!
 for _ in $(seq 100); do xwininfo -display :77 -root >/dev/null 2>&1 && break; sleep 0.05; done
-X=("${J[@]}" DISPLAY=:77)
+X=("${J[@]}" DISPLAY=:77 MOODROLL_MIDI_API=jack)
+# The main window: the one with the app's WM_CLASS and a real size (Qt's helper windows are 1x1).
+main_window() {
+  local w; w=$(xwininfo -display :77 -root -tree 2>/dev/null | grep '"Moodroll.*("moodroll-app"' | grep -v ' 1x1+' | awk '{print $1}' | head -1)
+  [ -n "$w" ] && xwininfo -display :77 -id "$w" 2>/dev/null | grep -q 'Map State: IsViewable' && echo "$w"
+  return 0
+}
 times=()
 for i in 1 2 3 4 5; do
   t0=$(date +%s.%N)
   "${X[@]}" moodroll-app $([ "$i" = 1 ] && echo /opt/moodroll/_internal/assets/examples/sunrise.jpg) \
     >"$WORK/app$i.log" 2>&1 & APP=$!
-  until xwininfo -display :77 -root -tree 2>/dev/null | grep -q '"Moodroll'; do
+  until [ -n "$(main_window)" ]; do
     kill -0 $APP 2>/dev/null || { cat "$WORK/app$i.log"; echo "moodroll-app exited"; exit 1; }
     sleep 0.01
   done
   t1=$(date +%s.%N); times+=("$(echo "$t1 - $t0" | bc)")
   if [ "$i" = 1 ]; then  # the model loads behind the shown window: give it a moment, then grab the window
-    sleep 6; WID=$(xwininfo -display :77 -root -tree | grep '"Moodroll' | awk '{print $1}' | head -1)
-    import -display :77 -window "$WID" "$SHOT"; ok "screenshot $SHOT"
+    sleep 8; import -display :77 -window "$(main_window)" "$SHOT"; ok "screenshot $SHOT"
   fi
   kill $APP; wait $APP 2>/dev/null || true
 done
