@@ -54,10 +54,31 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_slideshow(args) -> int:
+    """--slideshow DIR / --video FILE: one piece whose emotion follows the pictures (engine/emotion/slideshow.py)."""
+    from engine.emotion.slideshow import generate_slideshow
+
+    if args.images or args.valence is not None or args.arousal is not None:
+        raise UserError("--slideshow/--video take no pictures and no --valence/--arousal (the pictures set the emotion)")
+    try:
+        r = generate_slideshow(args.out, folder=args.slideshow, video=args.video, seconds=args.seconds,
+                               bundle=args.bundle, seed=args.seed, guidance=args.guidance, temperature=args.temperature,
+                               top_p=args.top_p, key=args.key, bpm=args.bpm, attributes=args.attributes,
+                               device=args.device)
+    except (ValueError, OSError) as e:
+        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    print(f"{r.path}: {r.notes} notes, {r.bars} bars at {r.bpm:.2f} BPM, {len(r.markers)} changes")
+    for bar, text in r.markers:
+        print(f"  bar {bar + 1}: {text}")
+    return 0
+
+
 def cmd_generate(args) -> int:
     """Pictures and/or a VA point -> .mid files (engine/generate.py)."""
     from engine.generate import generate_files
 
+    if args.slideshow or args.video:
+        return cmd_slideshow(args)
     try:
         pieces = generate_files(args.images, args.out, valence=args.valence, arousal=args.arousal,
                                 bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
@@ -179,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--arousal", type=float, help="1-9; overrides the picture's estimate")
     g.add_argument("--bars", type=int, default=8)
     g.add_argument("--bpm", type=float, help="lock the tempo (default: the model's)")
+    show = g.add_mutually_exclusive_group()
+    show.add_argument("--slideshow", metavar="DIR", help="one piece for the pictures of DIR in name order, "
+                      "--seconds each; the emotion changes at bar lines, a marker at each change")
+    show.add_argument("--video", metavar="FILE", help="one piece whose emotion follows the video's scenes")
+    g.add_argument("--seconds", type=float, default=5.0, help="--slideshow: seconds per picture (default 5)")
     _add_music_options(g)
     g.set_defaults(func=cmd_generate)
 
