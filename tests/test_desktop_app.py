@@ -188,8 +188,10 @@ def test_sync_to_daw_follows_a_clock_from_another_port(qtbot, tmp_path, random_b
     daw = DawClock(win.bridge.clock_name, 132.0, name="Desk DAW")
     try:
         daw.run(lead_ticks=24, ticks=24 * 400)
-        qtbot.waitUntil(lambda: "locked · 132" in win.transport.syncLabel.text()
-                        or "locked · 131.9" in win.transport.syncLabel.text(), timeout=LONG)
+        f = win.bridge.follower
+        qtbot.waitUntil(lambda: f.ready and "locked" in win.transport.syncLabel.text(), timeout=LONG)
+        shown = float(win.transport.syncLabel.text().split("·")[1].split("BPM")[0])  # "● locked · 132.0 BPM"
+        assert abs(shown - 132.0) < 0.5
         assert synth.wait_for(lambda r: len(r.note_ons()) >= 3, timeout=LONG / 1000)
         s = win.bridge.stream
         assert s.follower is win.bridge.follower and abs(s.bpm - 132.0) < 0.5
