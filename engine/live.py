@@ -187,7 +187,8 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             from engine.daw.osc_server import OscControlServer
 
             try:
-                server = OscControlServer(LiveControl(stream, gen, out.full_name), o.osc_host, o.osc).start()
+                control = LiveControl(stream, gen, out.full_name, planner=planner, lock=planner_lock)
+                server = OscControlServer(control, o.osc_host, o.osc).start()
             except OSError as e:
                 raise LiveError(_first_line(e)) from None
             cleanup.append(server.close)

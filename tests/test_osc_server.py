@@ -259,3 +259,31 @@ def test_cli_checks_ports_before_loading_anything(capsys, argv, why):
 
     assert main(["live", "--valence", "5", "--arousal", "5", *argv]) == 2
     assert why in capsys.readouterr().err
+
+
+def test_with_the_emotion_planner_mood_retargets_and_a_key_lock_survives_tempo_steps(session):
+    """As run_live wires it: /moodroll/va retargets the automatic attributes; /moodroll/key becomes
+    the planner's user lock, so the planner's next tempo step keeps it; 'free' hands the key back."""
+    import threading
+
+    from engine.emotion.planner import EmotionPlanner
+
+    gen, stream = session["gen"], session["stream"]
+    planner = EmotionPlanner(gen.controls)
+    control = LiveControl(stream, gen, "x", planner=planner, lock=threading.Lock())
+    server = OscControlServer(control, port=0).start()
+    peer = OscPeer((server.host, server.port))
+    try:
+        peer.send("/moodroll/va", 2.0, 8.0)
+        peer.send("/moodroll/key", "D dorian")
+        assert peer.ask("/moodroll/status")[0] == "/moodroll/status"
+        assert planner.plan is not None and planner.user.key == "D dorian"
+        assert _eventually(lambda: gen.controls.key == "D dorian" and gen.controls.bpm == planner.controls.bpm)
+        step = planner.on_bar()
+        assert (step or planner.controls).key == "D dorian"  # the ramp keeps the user's lock
+        peer.send("/moodroll/key", "free")
+        assert peer.ask("/moodroll/status")[0] == "/moodroll/status"
+        assert planner.user.key is None and planner.controls.key == planner.plan.key  # the mood's key again
+        assert peer.drain() == []
+    finally:
+        peer.close(), server.close()

@@ -20,17 +20,36 @@ UNLOCK = ("", "free", "none", "off")
 
 
 class LiveControl:
-    """Steers ``stream`` (a LiveStream) whose source is ``generator`` (a MusicGenerator)."""
+    """Steers ``stream`` (a LiveStream) whose source is ``generator`` (a MusicGenerator).
 
-    def __init__(self, stream, generator, port_name: str):
+    ``planner`` (an :class:`engine.emotion.planner.EmotionPlanner`, guarded by ``lock``, as
+    ``run_live`` makes them): a new mood retargets the automatic attributes (key, tempo,
+    density...), and a key from ``/moodroll/key`` becomes the user's lock inside the planner, so
+    the planner's later tempo steps keep it."""
+
+    def __init__(self, stream, generator, port_name: str, planner=None, lock=None):
+        import threading
+
         self.stream, self.generator, self.port_name = stream, generator, port_name
+        self.planner, self.lock = planner, lock or threading.Lock()
         self._held: str | None = None  # "paused" / "stopped" while held by a message
         va = getattr(getattr(generator, "condition", None), "va", None)
         self._va = va  # the mood asked for last (applied from the next bar)
 
+    def _planned(self, key=..., va=None):
+        """The controls the planner makes for ``va`` (default: the last mood) and, if given, a new key lock."""
+        with self.lock:
+            p = self.planner
+            if key is not ...:
+                p.user = dataclasses.replace(p.user, key=key)
+            va = va or self._va
+            return p.retarget(*va) if va else p.user
+
     def set_va(self, valence: float, arousal: float) -> None:
         self.stream.set_va(valence, arousal)
         self._va = (float(valence), float(arousal))
+        if self.planner is not None:
+            self.stream.set_controls(self._planned(va=self._va))
 
     def set_image(self, path: str) -> tuple[float, float]:
         import numpy as np
@@ -41,8 +60,9 @@ class LiveControl:
         rgb = load_image(Path(path).expanduser())  # ImageReadError (a ValueError): not a picture
         tokens, (v, a) = self.generator.analyze_image(rgb)
         v, a = float(np.clip(v, 1, 9)), float(np.clip(a, 1, 9))
-        self.stream.steer(condition=Condition(v, a, tokens))
         self._va = (v, a)
+        controls = self._planned(va=self._va) if self.planner is not None else None
+        self.stream.steer(condition=Condition(v, a, tokens), controls=controls)
         return v, a
 
     def play(self) -> None:
@@ -63,7 +83,10 @@ class LiveControl:
         key = None if key is None or key.strip().lower() in UNLOCK else key.strip()
         if key is not None:
             parse_key(key)  # ValueError names the bad key
-        self.stream.set_controls(dataclasses.replace(self.generator.controls, key=key))
+        if self.planner is not None:  # None: the mood picks the key again
+            self.stream.set_controls(self._planned(key=key))
+        else:
+            self.stream.set_controls(dataclasses.replace(self.generator.controls, key=key))
 
     def set_strength(self, strength: float) -> None:
         self.stream.set_sampling(dataclasses.replace(self.generator.sampling, guidance=float(strength)))
