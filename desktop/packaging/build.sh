@@ -9,7 +9,7 @@
 #    executables and the shipped model; a smoke run of the frozen `moodroll generate`;
 # 3. the OS's packages: Linux dist/moodroll_<v>_amd64.deb + dist/moodroll-<v>-linux-x86_64.tar.gz,
 #    Windows dist/Moodroll-<v>-setup.exe (Inno Setup), macOS dist/Moodroll-<v>.dmg.
-# Heavy (minutes, all cores): runs under `nice`. Environment: PYTHON (3.10+, a shared libpython),
+# Heavy (minutes, all cores): runs under `nice`. Environment: PYTHON (3.11+, a shared libpython),
 # MOODROLL_PKGVENV (venv folder), MOODROLL_PACKAGE_APP=0 (CLI only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -26,6 +26,10 @@ printf 'Moodroll %s, built from %s. Installing and building: docs/install.md in 
   "$VERSION" "$(git rev-parse --short HEAD 2>/dev/null || echo source)" > "$ROOT/usr/share/doc/moodroll/README"
 chmod -R u+rwX,go+rX,go-w "$ROOT"
 SIZE=$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)
+# The newest glibc symbol any file in the bundle needs (the build machine's libpython/libstdc++ set it).
+GLIBC=$(find "$SRC" -type f \( -name '*.so*' -o -perm -u+x \) -exec objdump -T {} + 2>/dev/null \
+        | grep -o 'GLIBC_2\.[0-9]*' | sed 's/GLIBC_//' | sort -t. -k2 -n -u | tail -1 || true)
+GLIBC="${GLIBC:-2.28}"
 # Depends: the ALSA and JACK client libraries python-rtmidi talks to, PortAudio (the preview
 # sound), and what Qt's xcb/wayland plugins load from the system (the spec leaves X11, GL,
 # fonts, D-Bus and ALSA to the system; it bundles Qt itself).
@@ -37,7 +41,7 @@ Priority: optional
 Architecture: amd64
 Maintainer: Moodroll developers <moodroll@localhost>
 Installed-Size: $SIZE
-Depends: libc6 (>= 2.28), libasound2 | libasound2t64, libjack-jackd2-0 | libjack0, libegl1, libgl1,
+Depends: libc6 (>= $GLIBC), libasound2 | libasound2t64, libjack-jackd2-0 | libjack0, libegl1, libgl1,
  libfontconfig1, libfreetype6, libdbus-1-3, libglib2.0-0 | libglib2.0-0t64, libxkbcommon0,
  libxkbcommon-x11-0, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, libxcb-image0,
  libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xfixes0, libxcb-xkb1,
