@@ -9,7 +9,8 @@ Reads the bundle's file list (the files in ``dist/moodroll/`` and the module lis
 wrote from the executables' archives) and asserts nothing of training is inside; runs the
 frozen ``moodroll generate`` from an empty folder (so the model and the example picture must
 come from the bundle) and checks the .mid; on Linux plays ``moodroll live`` into a real JACK
-port; starts the frozen ``moodroll-app`` under Xvfb and waits for its window. ``MOODROLL_BUNDLE_DIR`` points elsewhere.
+port; starts the frozen ``moodroll-app`` under Xvfb and waits for its window.
+``MOODROLL_BUNDLE_DIR`` points the tests at another build folder.
 """
 from __future__ import annotations
 
