@@ -144,7 +144,10 @@ class Runtime:
     def image_encoder(self) -> ort.InferenceSession:
         """Opened on first use (VA-only generation never needs it)."""
         if self._image_encoder is None:
-            self._image_encoder = self._session(self.bundle.image_encoder.file, self._providers())
+            c = self.bundle.image_encoder
+            session = self._session(c.file, self._providers())
+            self._check_inputs(session, c.file, {"image": [3, c.size, c.size]})
+            self._image_encoder = session
         return self._image_encoder
 
     def _check_io(self) -> None:
@@ -162,6 +165,24 @@ class Runtime:
             raise BundleError(f"bundle {self.bundle.path}: {self.bundle.decoder.file} does not output the "
                               f"{'new_*' if self.fixed else 'present_*'} keys/values of format {self.bundle.format}")
         self._cross_names = [o.name for o in self.condition.get_outputs()]
+        c = self.bundle.image_encoder
+        self._check_inputs(self.condition, self.bundle.condition.file,
+                           {"va": [2], "use_va": [1], "image_tokens": [c.image_tokens, c.dim], "use_image": [1]})
+        vocab = [o.shape[-1] for o in self.decoder.get_outputs() if o.name == "logits"]
+        if vocab and isinstance(vocab[0], int) and vocab[0] != self.bundle.decoder.vocab_size:
+            raise BundleError(f"bundle {self.bundle.path}: {self.bundle.decoder.file} gives {vocab[0]} logits "
+                              f"but config.json says vocab_size {self.bundle.decoder.vocab_size}")
+
+    def _check_inputs(self, session: ort.InferenceSession, file: str, want: dict) -> None:
+        """Every input in ``want`` exists and its fixed trailing dimensions match the config."""
+        have = {i.name: i.shape for i in session.get_inputs()}
+        for name, dims in want.items():
+            if name not in have:
+                raise BundleError(f"bundle {self.bundle.path}: {file} has no input '{name}'")
+            tail = have[name][-len(dims):]
+            if any(isinstance(g, int) and g != d for g, d in zip(tail, dims)):
+                raise BundleError(f"bundle {self.bundle.path}: {file} input '{name}' has shape {have[name]}, "
+                                  f"config.json implies [..., {', '.join(map(str, dims))}]")
 
     # -- running ---------------------------------------------------------------------------
     def encode_image(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:

@@ -89,6 +89,9 @@ def merge_to_piano(score: Score) -> Score:
     return out
 
 
+MAX_BEATS = 100_000  # about 14 hours at 120 BPM: longer is a corrupt file, not music
+
+
 def load_score(source: PathLike | bytes) -> Score:
     """Read a MIDI file (path or bytes) and merge it to one piano track.
 
@@ -103,6 +106,10 @@ def load_score(source: PathLike | bytes) -> Score:
     piano = merge_to_piano(score)
     if len(piano.tracks[0].notes) == 0:
         raise MidiReadError(f"MIDI file {name} holds no piano notes (drum tracks are dropped)")
+    beats = piano.end() / max(int(piano.ticks_per_quarter), 1)
+    if beats > MAX_BEATS:  # a corrupt delta time can put a note years away: MidiTok would list every beat
+        raise MidiReadError(f"MIDI file {name} is {beats:,.0f} beats long (more than {MAX_BEATS:,}): "
+                            "a corrupt time value?")
     return piano
 
 
@@ -192,7 +199,10 @@ class Tokenizer:
         score = source if isinstance(source, Score) else load_score(source)
         if isinstance(source, Score):
             score = merge_to_piano(score)
-        seqs = self.remi.encode(score)
+        try:
+            seqs = self.remi.encode(score)
+        except (OverflowError, ValueError, RuntimeError) as e:  # symusic's resample past int32, ...
+            raise MidiReadError(f"cannot tokenize MIDI file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
         seq = seqs[0] if isinstance(seqs, list) else seqs
         return list(seq.ids)
 
