@@ -17,9 +17,17 @@ from engine.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C at its default. A test runner started from a script in
+    the background (``nohup``, ``cmd &`` without job control) passes SIGINT on *ignored*, and
+    Python then installs no KeyboardInterrupt handler: the Ctrl-C tests would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def moodroll(*args):
     return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 class Lines:
@@ -41,8 +49,14 @@ class Lines:
         return any(text in line for line in self.lines)
 
     def finish(self, timeout: float) -> str:
+        """Wait for the process to exit, then for the reader to reach the end of its stderr.
+
+        Once the process has exited, end-of-file is certain: the join waits only for this
+        process to schedule the reader (a 5-s join lost the last lines once in CI, on a
+        loaded machine), so it is generous, and a reader still running fails loudly."""
         self.proc.wait(timeout)
-        self._thread.join(5)
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "the stderr reader did not reach end-of-file 60 s after exit"
         return "".join(self.lines)
 
 
@@ -155,7 +169,7 @@ def test_live_follows_a_daw_clock(jack_server, random_bundle):
         daw.run(lead_ticks=24, ticks=24 * 16)
         err = lines.finish(timeout=60)
         assert p.returncode == 0, err
-        assert "press play in the DAW" in err and "following the DAW" in err and "played 2 bars" in err
+        assert "press play in the DAW" in err and "following the DAW" in err and "played 2 bars" in err, err
         import re
 
         shown = [float(b) for b in re.findall(r"at ([0-9.]+) BPM \(following the DAW\)", err)]
