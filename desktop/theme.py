@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from PyQt6.QtGui import QColor, QFont, QPalette
 
+from engine.paths import ASSETS
+
 BG = "#15171c"  # window
 PANEL = "#1c1f26"  # panels, painted widgets
 RAISED = "#252932"  # buttons, inputs
@@ -28,6 +30,8 @@ def qcolor(hex_: str, alpha: int = 255) -> QColor:
     return c
 
 
+ICONS = (ASSETS / "icons").as_posix()  # Qt style sheets want forward slashes, also on Windows
+
 STYLE = f"""
 QWidget {{ background: {BG}; color: {TEXT}; font-size: 10pt; }}
 QToolTip {{ background: {RAISED}; color: {TEXT}; border: 1px solid {BORDER}; padding: 4px; }}
@@ -48,6 +52,23 @@ QPushButton:disabled, QToolButton:disabled {{ color: #5a606b; }}
 QPushButton#playButton {{ background: #1f3a2b; border-color: {PLAY}; color: #dff7e8; font-weight: 600; min-width: 74px; }}
 QPushButton#playButton:checked {{ background: {PLAY}; color: #0d1a12; }}
 QPushButton#stopButton {{ min-width: 60px; }}
+QSpinBox, QDoubleSpinBox {{ padding-right: 20px; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::down-button {{
+  subcontrol-origin: border; width: 18px; background: {RAISED}; border-left: 1px solid {BORDER}; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-position: top right; border-top-right-radius: 5px; }}
+QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-position: bottom right; border-bottom-right-radius: 5px; }}
+QSpinBox::up-button:hover, QDoubleSpinBox::up-button:hover, QSpinBox::down-button:hover,
+QDoubleSpinBox::down-button:hover {{ background: {BORDER}; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({ICONS}/arrow-up.svg); width: 8px; height: 5px; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow, QComboBox::down-arrow {{
+  image: url({ICONS}/arrow-down.svg); width: 8px; height: 5px; }}
+QToolButton[popupMode="1"] {{ padding-right: 24px; }}
+QToolButton::menu-button {{ width: 20px; border: none; border-left: 1px solid {BORDER};
+  border-top-right-radius: 5px; border-bottom-right-radius: 5px; }}
+QToolButton::menu-button:hover {{ background: {BORDER}; }}
+QToolButton::menu-arrow {{ image: url({ICONS}/arrow-down.svg); width: 8px; height: 5px; }}
+QComboBox {{ padding-right: 24px; }}
+QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: center right; width: 22px; border: none; }}
 QComboBox QAbstractItemView {{ background: {RAISED}; selection-background-color: {ACCENT_DIM}; }}
 QProgressBar {{ background: {RAISED}; border: 1px solid {BORDER}; border-radius: 4px; height: 10px;
   text-align: center; color: {DIM}; font-size: 8pt; }}
