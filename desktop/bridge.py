@@ -73,6 +73,8 @@ class EngineBridge(PortsMixin, QObject):
         self.sampling = None  # engine.sampling.SamplingOptions
         self.user_bpm: float | None = None  # None: the tempo the emotion plan suggests
         self._pending_image = None
+        self._planner = None  # engine.emotion.planner.EmotionPlanner: the tempo in force, its ramp
+        self._bars_seen = 0
         self._closed = False
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -157,16 +159,50 @@ class EngineBridge(PortsMixin, QObject):
         if user.time_signature is None:
             user = replace(user, time_signature=(4, 4))  # bars line up with the DAW's
         try:
-            from engine.emotion.attributes import apply_attributes, attributes_for
+            from engine.emotion.planner import EmotionPlanner  # noqa: F401
         except ImportError:
             bpm = user.bpm or self.user_bpm or 110.0
             return user, bpm, f"{user.key or 'any key'} · {bpm:.0f} BPM"
-        plan = attributes_for(*self.va())
         if self.user_bpm is not None and user.bpm is None:
             user = replace(user, bpm=self.user_bpm)
-        controls = apply_attributes(plan, user)
-        bpm = float(controls.bpm or plan.bpm)
-        return controls, bpm, f"{controls.key or 'any key'} · {bpm:.0f} BPM · {plan.density_word}"
+        planner = self._planner_for(user)
+        controls = planner.retarget(*self.va())
+        bpm = float(controls.bpm or planner.plan.bpm)
+        return controls, bpm, f"{controls.key or 'any key'} · {bpm:.0f} BPM · {planner.plan.density_word}"
+
+    def _playing(self) -> bool:
+        return self.stream is not None and self.stream.running
+
+    def _planner_for(self, user):
+        """The EmotionPlanner for these user controls. While a piece plays, its tempo is one tempo
+        (a new VA keeps it or starts a slow ramp, :meth:`advance_tempo_ramp`); stopped, the next
+        piece starts at its own planned tempo."""
+        from engine.emotion.planner import EmotionPlanner
+
+        p = self._planner
+        if p is None or p.user != user:
+            keep = p.bpm if p is not None and self._playing() else None
+            p = self._planner = EmotionPlanner(user)
+            p.bpm = user.bpm if user.bpm is not None else keep
+        elif not self._playing():
+            p.bpm = user.bpm
+        return p
+
+    def advance_tempo_ramp(self) -> float | None:
+        """UI timer: at each new bar line of the playing piece, the tempo ramp's next step (own
+        tempo only; a DAW's tempo is the DAW's). Returns the new tempo, or None."""
+        s, p = self.stream, self._planner
+        if s is None or not s.running or p is None or s.follower is not None:
+            return None
+        if s.bar_lines_played == self._bars_seen:
+            return None
+        self._bars_seen = s.bar_lines_played
+        step = p.on_bar()
+        if step is None:
+            return None
+        s.steer(controls=step)
+        s.clock.set_tempo(step.bpm)
+        return float(step.bpm)
 
     def _steer(self) -> None:
         """Send the condition and the controls it implies to the running stream (next bar)."""
@@ -288,6 +324,7 @@ class EngineBridge(PortsMixin, QObject):
             gen.set_sampling(sampling)
             gen.set_condition(condition)
             tee = LookaheadTee(gen)
+            self._bars_seen = 0
             options = StreamOptions(bpm=None if self.follower else bpm, default_bpm=bpm)
             stream = LiveStream(tee, gen.tokenizer, self.fan, clock=self.follower, options=options,
                                 on_status=self.streamStatus.emit)

@@ -261,6 +261,8 @@ class Session:
         t.set_sync_state(status, daw_bpm, locked)
         if b.sync and daw_bpm and hasattr(self.win.controls, "set_tempo"):
             self.win.controls.set_tempo(daw_bpm)
+        if b.advance_tempo_ramp() is not None:  # a bar line on a tempo ramp: show the tempo now playing
+            self._update_attributes()
         status, connected = b.port_status()
         self.win.portLabel.setText(("● " if connected else "○ ") + status)
         s = b.stream

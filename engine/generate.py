@@ -33,6 +33,7 @@ from engine.image import load_image
 from engine.metrics import estimate_key
 from engine.midi_notes import notes_from_score
 from engine.sampling import SamplingOptions
+from engine.tokenizer import release_before_repeat
 from engine.va import check_va
 
 TICKS_PER_QUARTER = 480  # resolution of the written files (the REMI grid is 1/16 quarter)
@@ -80,6 +81,8 @@ def to_midi_bytes(tokenizer, tokens: Sequence[int], bpm: float | None, key_signa
     """Tokens -> Standard MIDI File bytes with tempo, key signature and a text meta event.
     Returns (bytes, key written, first BPM, note count)."""
     score = tokenizer.decode(tokens).resample(TICKS_PER_QUARTER)
+    for track in score.tracks:
+        release_before_repeat(track)  # one note per key at a time: no ambiguous note-offs
     if bpm is not None:
         score.tempos = [Tempo(0, float(bpm))]
     notes = notes_from_score(score)

@@ -204,8 +204,8 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             while not stream.wait(0.2):
                 if stop is not None and stop.is_set():
                     break
-                if len(stream.played_bars) != bars_seen:  # a bar line: the tempo ramp's next step
-                    bars_seen = len(stream.played_bars)
+                if stream.bar_lines_played != bars_seen:  # a bar line: the tempo ramp's next step
+                    bars_seen = stream.bar_lines_played
                     with planner_lock:
                         step = planner.on_bar()
                     if step is not None:

@@ -168,6 +168,7 @@ class LiveStream:
         n = options.history_bars
         self.played_notes: deque = deque(maxlen=n * 64)  # (onset beat, pitch, velocity, duration)
         self.played_bars: deque = deque(maxlen=n + 1)  # (bar number, beat)
+        self.bar_lines_played = 0  # bar lines played so far (played_bars keeps only the last n + 1)
         self.played_metres: deque = deque(maxlen=n + 1)  # (beat, (numerator, denominator)) changes
         self.timeline: deque = deque(maxlen=1 << 16)  # (beat, due time, sent time, pitch) per note-on
         self.time_signature = (4, 4)
@@ -508,6 +509,7 @@ class LiveStream:
                 if ev is None:  # END: the bars asked for are played; their last bar is complete
                     bar_no = self.played_bars[-1][0] + 1 if self.played_bars else 0
                     self.played_bars.append((bar_no, beat))
+                    self.bar_lines_played += 1
                     self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
                     break
                 kind = ev.kind
@@ -540,6 +542,7 @@ class LiveStream:
                     self.played_metres.append((beat, self.time_signature))
                 elif kind == BAR:
                     self.played_bars.append((ev.value, beat))
+                    self.bar_lines_played += 1
                     self._set_status(self._playing_status())
         except BaseException as e:  # noqa: BLE001
             self._fail(e, "playback")
@@ -616,6 +619,13 @@ class LiveStream:
         msgs = [(0, 0, mido.MetaMessage("time_signature", numerator=first_metre[0], denominator=first_metre[1]))]
         msgs += [(round((b - start) * tpq), 0, mido.MetaMessage("time_signature", numerator=m[0], denominator=m[1]))
                  for b, m in metres if start < b < end]
+        next_onset = {}  # a key still held when its pitch starts again is released there
+        for i in sorted(range(len(notes)), key=lambda i: (notes[i][1], notes[i][0]), reverse=True):
+            onset, pitch = notes[i][0], notes[i][1]
+            later = next_onset.get(pitch)
+            if later is not None and onset < later < onset + notes[i][3]:
+                notes[i] = (*notes[i][:3], later - onset)
+            next_onset[pitch] = onset
         for onset, pitch, vel, dur in notes:  # (tick, order, message)
             on = round((onset - start) * tpq)
             off = max(on + 1, round((min(onset + dur, end) - start) * tpq))

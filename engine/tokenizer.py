@@ -222,3 +222,15 @@ class Tokenizer:
 
     def tokens(self, ids: Sequence[int]) -> list[str]:
         return [self.id_to_token(i) for i in ids]
+
+
+def release_before_repeat(track) -> None:
+    """A key cannot sound twice: a note still held when its pitch starts again ends there (in
+    place, on a symusic track), for the files Moodroll writes; ``decode`` itself keeps every note as
+    the tokens say (the round trip of real files must). Overlapping notes of one pitch make a MIDI file ambiguous:
+    readers pair the note-offs differently (pretty_midi and symusic gave one note 1.125 and
+    2 beats), and a DAW may merge or drop them. The live stream already releases the key first."""
+    notes = sorted(track.notes, key=lambda n: (n.pitch, n.time))
+    for a, b in zip(notes, notes[1:]):
+        if a.pitch == b.pitch and a.time < b.time < a.time + a.duration:
+            a.duration = b.time - a.time

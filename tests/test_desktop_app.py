@@ -176,6 +176,29 @@ def test_moving_the_puck_changes_the_condition_from_the_next_bar(qtbot, tmp_path
     assert synth.wait_for(lambda r: r.sounding() == set(), timeout=10)
 
 
+def test_a_far_emotion_ramps_the_tempo_bar_by_bar_instead_of_jumping(qtbot, tmp_path, random_bundle, synth):
+    """One tempo per piece: the puck moved far keeps the tempo, then it ramps <= 4 % a bar."""
+    from engine.emotion.attributes import attributes_for
+
+    win = make_window(qtbot, tmp_path, random_bundle, "ramp", port=synth.input.name)
+    wait_model(qtbot, win)
+    win.transport.playButton.click()
+    b = win.bridge
+    qtbot.waitUntil(lambda: b.stream is not None and b.stream.running, timeout=LONG)
+    start = b.stream.bpm
+    assert start == pytest.approx(attributes_for(5.0, 5.0).bpm, abs=1)  # no picture: the neutral point
+    assert attributes_for(8.5, 8.5).bpm > start * 1.3  # far away
+    qtbot.mouseClick(win.pad, Qt.MouseButton.LeftButton, pos=win.pad.pos_of(8.5, 8.5).toPoint())
+    assert start - 1e-6 <= b.stream.bpm <= start * 1.04 + 1e-6  # no jump (at most one ramp step)
+    bars = b.stream.bar_lines_played
+    qtbot.waitUntil(lambda: b.stream.bar_lines_played >= bars + 2 and b.stream.bpm > start + 1, timeout=LONG)
+    ramped, steps = b.stream.bpm, b.stream.bar_lines_played - bars
+    assert start < ramped <= start * 1.04 ** steps + 1e-6
+    assert f"{ramped:.0f} BPM" in win.attributesLabel.text()
+    win.transport.stopButton.click()
+    assert synth.wait_for(lambda r: r.sounding() == set(), timeout=10)
+
+
 def test_sync_to_daw_follows_a_clock_from_another_port(qtbot, tmp_path, random_bundle, synth):
     from tests.jack import DawClock
 

@@ -145,3 +145,41 @@ def test_time_signature_lock_puts_every_bar_in_the_chosen_metre(metre, random_bu
     rc, _, err = run(capsys, "generate", "-o", tmp_path / "bad.mid", "--bundle", random_bundle,
                      "--valence", 5, "--arousal", 5, "--time-signature", "4-4")
     assert rc == 2 and "time signature" in err and not (tmp_path / "bad.mid").exists()
+
+
+def _held_twice(path) -> list:
+    """(pitch, tick) where a key starts again while a note of that pitch still sounds."""
+    held, bad, tick = {}, [], 0
+    for msg in mido.merge_tracks(mido.MidiFile(path).tracks):
+        tick += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            if held.get(msg.note, 0) > 0:
+                bad.append((msg.note, tick))
+            held[msg.note] = held.get(msg.note, 0) + 1
+        elif msg.type in ("note_off", "note_on"):
+            held[msg.note] = max(0, held.get(msg.note, 0) - 1)
+    return bad
+
+
+def test_written_files_never_hold_one_key_twice(random_bundle, tmp_path, capsys):
+    """Long (legato) notes of one pitch used to overlap: readers then paired the note-offs
+    differently (a take's note was 1.125 beats to pretty_midi, 2 to the Live bridge)."""
+    for seed in range(4):
+        out = tmp_path / f"s{seed}.mid"
+        rc, _, err = run(capsys, "generate", "-o", out, "--valence", 7, "--arousal", 3, "--bars", 8,
+                         "--seed", seed, "--bundle", random_bundle, "--bpm", 100)
+        assert rc == 0, err
+        assert _held_twice(out) == []
+
+
+def test_release_before_repeat_ends_the_held_note_where_its_key_starts_again():
+    import symusic
+
+    from engine.tokenizer import release_before_repeat
+
+    track = symusic.Track()
+    for t, d, p in [(0, 960, 60), (480, 480, 60), (0, 960, 64), (960, 240, 64)]:
+        track.notes.append(symusic.Note(t, d, p, 80))
+    release_before_repeat(track)
+    assert sorted((n.pitch, n.time, n.duration) for n in track.notes) == [
+        (60, 0, 480), (60, 480, 480), (64, 0, 960), (64, 960, 240)]  # touching notes stay as they are

@@ -204,6 +204,33 @@ def test_capture_writes_exactly_the_last_bars_played(tok, example_ids, tmp_path)
         stream.capture(tmp_path / "file" / "x.mid")
 
 
+def test_capture_never_holds_one_key_twice(tok, tmp_path):
+    """A note still held when its key starts again ends there in the file (the stream itself
+    releases the key first), so no reader can pair the note-offs differently."""
+    import symusic
+
+    from tests.test_generate_cli import _held_twice
+
+    score = symusic.Score(480)
+    track = symusic.Track(program=0)
+    for beat, beats, pitch in [(0, 3, 60), (1, 1, 60), (2, 1, 64), (4, 1, 62), (6, 1, 60), (8, 1, 62), (10, 1, 64)]:
+        track.notes.append(symusic.Note(beat * 480, beats * 480, pitch, 80))
+    score.tracks.append(track)
+    vt = VirtualTime()
+    stream, out = stream_on(vt, TokenReplay(tok.encode(score)), tok, bpm=240, bars=3)
+    stream.start()
+    run_to_end(vt, stream)
+    assert sum(1 for n in stream.played_notes if n[1] == 60 and n[0] < 2) == 2  # both were played
+    path = stream.capture(tmp_path / "take.mid", bars=3)
+    assert _held_twice(path) == []
+    mid, now, ons = mido.MidiFile(path), 0, []
+    for m in mid.tracks[0]:
+        now += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            ons.append((now / mid.ticks_per_beat, m.note))
+    assert (0.0, 60) in ons and (1.0, 60) in ons  # the second onset is kept, the first note shortened
+
+
 def test_clock_out_sends_start_24_clocks_per_beat_and_stop_exactly(tok, example_ids):
     vt = VirtualTime(start=0.0)
     stream, out = stream_on(vt, TokenReplay(example_ids), tok, bpm=150, bars=2, clock_out=True)
