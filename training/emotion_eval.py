@@ -93,11 +93,16 @@ def make_clip(gen, planner_on: bool, v: float, a: float, seed: int, seconds: flo
 
 
 def cut_seconds(tokenizer, ids, seconds: float):
-    """Decode at 480 ticks per quarter (like the app's files and EIMG's) and cut at ``seconds``,
-    keeping the tempo map (a cut in the seconds domain would drop it)."""
+    """Decode at 480 ticks per quarter (like the app's files and EIMG's), one note per key at a
+    time (as written files are), and cut at ``seconds``, keeping the tempo map (a cut in the
+    seconds domain would drop it)."""
     from engine.generate import TICKS_PER_QUARTER
 
+    from engine.tokenizer import release_before_repeat
+
     score = tokenizer.decode(ids).resample(TICKS_PER_QUARTER)
+    for track in score.tracks:
+        release_before_repeat(track)  # as the files `moodroll generate` writes
     n = notes_from_score(score)
     ticks, qpm = metrics.tempo_map(n)
     spt = 60.0 / (qpm * TICKS_PER_QUARTER)
