@@ -33,9 +33,11 @@ from engine.midi_io import (DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPort
                             resolve_api, sounding_notes)
 
 
-# frames: 0.67 ms at 48 kHz. JACK's dummy driver accepts 16 (0.33 ms) too, but on a loaded
-# 2-core machine 16 lost notes in some runs (up to a quarter of 2000, arriving up to 1 s late)
-BENCH_JACK_PERIOD = 32
+# frames: 1.33 ms at 48 kHz. Shorter periods quantise less but do not hold over a full run:
+# at 32 frames the dummy server kept up for 600 notes (p99 0.9 ms, also under stress-ng) and then
+# fell behind over 2000 (1424 of 2005 notes lost, p50 700 ms; 16 frames did the same sooner); at
+# 64 frames, 2000 notes: 0 lost, p50 0.79, p99 1.49 ms (2026-12-02, docs/performance.md).
+BENCH_JACK_PERIOD = 64
 
 
 class JackServer:

@@ -5,7 +5,7 @@ This machine has no ALSA sequencer, so the MIDI tests run rtmidi's JACK API agai
 server per test session under a unique name (``JACK_DEFAULT_SERVER``, which every JACK
 client of this process and its subprocesses then uses), waits until it answers, and kills
 it at the end: :class:`engine.bench_realtime.JackServer` (``moodroll bench`` uses it too, at
-32 frames). Tests skip with a clear reason where jackd is not installed (CI installs it).
+64 frames). Tests skip with a clear reason where jackd is not installed (CI installs it).
 
 Why the port tests used to fail under load (measured 2026-12-01 on the shared 2-core box,
 load average 10-15, and with ``stress-ng --cpu 2``; docs/reliability.md has the commands):
