@@ -1,9 +1,16 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A runner started by nohup or from a background script gets SIGINT *ignored*, and every child
+# inherits that: `moodroll live` would then ignore the Ctrl-C tests' SIGINT. A handler (not
+# SIG_IGN) here is reset to the default in each child at exec, so the children get Ctrl-C back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from engine.paths import shared_data_dir  # noqa: E402
 from tests.jack import jack_server  # noqa: E402,F401  (a private JACK server for the MIDI port tests)

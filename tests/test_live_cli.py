@@ -17,17 +17,9 @@ from engine.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_sigint() -> None:
-    """In the child before exec: Ctrl-C at its default. A test runner started from a script in
-    the background (``nohup``, ``cmd &`` without job control) passes SIGINT on *ignored*, and
-    Python then installs no KeyboardInterrupt handler: the Ctrl-C tests would wait forever."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def moodroll(*args):
     return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 class Lines:

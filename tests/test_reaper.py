@@ -100,15 +100,14 @@ def test_cli_live_follows_reaper_and_serves_osc(jack_server, random_bundle):
     """moodroll live --follow reaper --osc 0: the stand-in Reaper starts it, /moodroll/status says
     so, SIGINT ends it with every note released."""
     from engine.bench_realtime import Recorder
-    from tests.test_live_cli import Lines, default_sigint
+    from tests.test_live_cli import Lines
 
     synth = Recorder(None, api="jack", name="Reaper Synth")
     follow_port = _free_port()
     p = subprocess.Popen([sys.executable, "-m", "engine", "live", "--valence", "6", "--arousal", "6", "--seed", "1",
                           "--port", "Reaper Synth", "--midi-api", "jack", "--bundle", str(random_bundle),
                           "--follow", "reaper", "--follow-port", str(follow_port), "--osc", "0"],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=default_sigint)
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = Lines(p)
     reaper = None
     try:
