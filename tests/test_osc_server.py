@@ -112,12 +112,12 @@ def test_server_binds_loopback_and_status_answers_the_sender(session):
 
 def test_va_key_strength_steer_from_the_next_bar(session):
     gen, peer, stream = session["gen"], session["peer"], session["stream"]
+    bars_before = len(stream.decoded_bars)  # before sending: the decoder may reach a bar line any time after
     peer.send("/moodroll/va", 8.0, 7.0)
     peer.send("/moodroll/key", "D dorian")
     peer.send("/moodroll/strength", 3)  # an int is a number too
     a, args = peer.ask("/moodroll/status")  # answered after the three above were handled
     assert a == "/moodroll/status" and args[3:5] == [8.0, 7.0]
-    bars_before = len(stream.decoded_bars)
     assert _eventually(lambda: gen.condition.va == (8.0, 7.0) and gen.controls.key == "D dorian"
                        and gen.sampling.guidance == 3.0)
     assert len(stream.decoded_bars) > bars_before  # applied by the decoder at a bar line
