@@ -158,11 +158,6 @@ class EngineBridge(PortsMixin, QObject):
         user = self.user_controls
         if user.time_signature is None:
             user = replace(user, time_signature=(4, 4))  # bars line up with the DAW's
-        try:
-            from engine.emotion.planner import EmotionPlanner  # noqa: F401
-        except ImportError:
-            bpm = user.bpm or self.user_bpm or 110.0
-            return user, bpm, f"{user.key or 'any key'} · {bpm:.0f} BPM"
         if self.user_bpm is not None and user.bpm is None:
             user = replace(user, bpm=self.user_bpm)
         planner = self._planner_for(user)

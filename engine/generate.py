@@ -80,9 +80,7 @@ def to_midi_bytes(tokenizer, tokens: Sequence[int], bpm: float | None, key_signa
                   text: str) -> tuple[bytes, str | None, float, int]:
     """Tokens -> Standard MIDI File bytes with tempo, key signature and a text meta event.
     Returns (bytes, key written, first BPM, note count)."""
-    score = tokenizer.decode(tokens).resample(TICKS_PER_QUARTER)
-    for track in score.tracks:
-        release_before_repeat(track)  # one note per key at a time: no ambiguous note-offs
+    score = release_before_repeat(tokenizer.decode(tokens).resample(TICKS_PER_QUARTER))  # one note per key
     if bpm is not None:
         score.tempos = [Tempo(0, float(bpm))]
     notes = notes_from_score(score)

@@ -67,7 +67,7 @@ from engine.clock import (CLOCK, CONTINUE, SONG_POSITION, START, STOP, TICKS_PER
 from engine.files import FileWriteError, write_atomic
 from engine.midi_io import MidiOutput
 from engine.streaming import BAR, KIND_ORDER, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
-from engine.tokenizer import Tokenizer
+from engine.tokenizer import Tokenizer, held_until_repeat
 
 END = "end"  # our own event kind: the last bar asked for is over
 _ORDER = {**KIND_ORDER, END: -1}
@@ -619,14 +619,8 @@ class LiveStream:
         msgs = [(0, 0, mido.MetaMessage("time_signature", numerator=first_metre[0], denominator=first_metre[1]))]
         msgs += [(round((b - start) * tpq), 0, mido.MetaMessage("time_signature", numerator=m[0], denominator=m[1]))
                  for b, m in metres if start < b < end]
-        next_onset = {}  # a key still held when its pitch starts again is released there
-        for i in sorted(range(len(notes)), key=lambda i: (notes[i][1], notes[i][0]), reverse=True):
-            onset, pitch = notes[i][0], notes[i][1]
-            later = next_onset.get(pitch)
-            if later is not None and onset < later < onset + notes[i][3]:
-                notes[i] = (*notes[i][:3], later - onset)
-            next_onset[pitch] = onset
-        for onset, pitch, vel, dur in notes:  # (tick, order, message)
+        held = held_until_repeat([(pitch, onset, dur) for onset, pitch, _, dur in notes])  # one note per key
+        for (onset, pitch, vel, _), dur in zip(notes, held):  # (tick, order, message)
             on = round((onset - start) * tpq)
             off = max(on + 1, round((min(onset + dur, end) - start) * tpq))
             msgs.append((on, 2, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)))

@@ -224,13 +224,26 @@ class Tokenizer:
         return [self.id_to_token(i) for i in ids]
 
 
-def release_before_repeat(track) -> None:
-    """A key cannot sound twice: a note still held when its pitch starts again ends there (in
-    place, on a symusic track), for the files Moodroll writes; ``decode`` itself keeps every note as
-    the tokens say (the round trip of real files must). Overlapping notes of one pitch make a MIDI file ambiguous:
-    readers pair the note-offs differently (pretty_midi and symusic gave one note 1.125 and
-    2 beats), and a DAW may merge or drop them. The live stream already releases the key first."""
-    notes = sorted(track.notes, key=lambda n: (n.pitch, n.time))
-    for a, b in zip(notes, notes[1:]):
-        if a.pitch == b.pitch and a.time < b.time < a.time + a.duration:
-            a.duration = b.time - a.time
+def held_until_repeat(notes: Sequence[tuple]) -> list:
+    """Durations for ``(pitch, onset, duration)`` notes (any time unit) with each note that is
+    still held when its pitch starts again ended there: a key cannot sound twice."""
+    out = [n[2] for n in notes]
+    order = sorted(range(len(notes)), key=lambda i: (notes[i][0], notes[i][1]))
+    for i, j in zip(order, order[1:]):
+        (pa, ta, _), (pb, tb, _) = notes[i], notes[j]
+        if pa == pb and ta < tb < ta + out[i]:
+            out[i] = tb - ta
+    return out
+
+
+def release_before_repeat(score: Score) -> Score:
+    """:func:`held_until_repeat` on every track of a symusic score (in place; returns it), for the
+    files Moodroll writes; ``decode`` itself keeps every note as the tokens say (the round trip of
+    real files must). Overlapping notes of one pitch make a MIDI file ambiguous: readers pair the
+    note-offs differently (pretty_midi and symusic gave one note 1.125 and 2 beats), and a DAW may
+    merge or drop them. The live stream already releases the key first."""
+    for track in score.tracks:
+        notes = list(track.notes)
+        for n, d in zip(notes, held_until_repeat([(n.pitch, n.time, n.duration) for n in notes])):
+            n.duration = d
+    return score

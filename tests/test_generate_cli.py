@@ -177,9 +177,11 @@ def test_release_before_repeat_ends_the_held_note_where_its_key_starts_again():
 
     from engine.tokenizer import release_before_repeat
 
+    score = symusic.Score(480)
     track = symusic.Track()
     for t, d, p in [(0, 960, 60), (480, 480, 60), (0, 960, 64), (960, 240, 64)]:
         track.notes.append(symusic.Note(t, d, p, 80))
-    release_before_repeat(track)
+    score.tracks.append(track)
+    track = release_before_repeat(score).tracks[0]
     assert sorted((n.pitch, n.time, n.duration) for n in track.notes) == [
         (60, 0, 480), (60, 480, 480), (64, 0, 960), (64, 960, 240)]  # touching notes stay as they are

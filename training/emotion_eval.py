@@ -97,12 +97,9 @@ def cut_seconds(tokenizer, ids, seconds: float):
     time (as written files are), and cut at ``seconds``, keeping the tempo map (a cut in the
     seconds domain would drop it)."""
     from engine.generate import TICKS_PER_QUARTER
-
     from engine.tokenizer import release_before_repeat
 
-    score = tokenizer.decode(ids).resample(TICKS_PER_QUARTER)
-    for track in score.tracks:
-        release_before_repeat(track)  # as the files `moodroll generate` writes
+    score = release_before_repeat(tokenizer.decode(ids).resample(TICKS_PER_QUARTER))  # as files are written
     n = notes_from_score(score)
     ticks, qpm = metrics.tempo_map(n)
     spt = 60.0 / (qpm * TICKS_PER_QUARTER)
