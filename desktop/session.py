@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from desktop.bridge import first_line
+from desktop.preview_rule import PreviewRule, daw_connection
 
 PHRASE_BARS = 8
 
@@ -26,6 +27,7 @@ class Session:
         self._bars_seen = 0
         self._stream = None
         self._port_ok = True
+        self.preview_rule = PreviewRule()
         self._frame_shown = None
         self._sent_seen = None
         self._pending_takes = None  # listed before the takes panel was built
@@ -69,7 +71,8 @@ class Session:
         self.win.show_message("info", f"saved take {Path(take.path).name}" + (f" ({bars} bars)" if bars else ""))
 
     def send_to_live(self, path: str) -> None:
-        """Put a take into Ableton Live's first track / slot through AbletonOSC (engine/daw)."""
+        """Put a take into the track selected in Live, first empty slot from the selected scene down,
+        through AbletonOSC (engine/daw)."""
         def send():
             from engine.daw.ableton import send_take
 
@@ -142,6 +145,7 @@ class Session:
                                   else f"{why}; MIDI to the DAW still works")
 
     def preview_toggled(self, on: bool) -> None:
+        self.preview_rule.user_toggled(on)
         self.win.settings.setValue("preview", bool(on))
         self.bridge.enable_preview(on)
 
@@ -265,6 +269,7 @@ class Session:
             self._update_attributes()
         status, connected = b.port_status()
         self.win.portLabel.setText(("● " if connected else "○ ") + status)
+        self._preview_beside_daw(daw_connection(b.sync and locked, b.port_choice, connected and b.output is not None))
         s = b.stream
         if connected != self._port_ok:
             self._port_ok = connected
@@ -280,6 +285,17 @@ class Session:
         if cam is not None and cam.error is not None:
             self.win.show_message("error", f"webcam: {first_line(cam.error)}")
             b.stop_camera()
+
+    def _preview_beside_daw(self, daw: str | None) -> None:
+        """The preview sound off while a DAW plays the notes, back when it leaves (desktop/preview_rule.py);
+        the stored setting is the user's and stays as it is."""
+        act = self.preview_rule.step(daw, self.bridge.preview is not None)
+        if act == "off":
+            self.bridge.enable_preview(False)
+            self.win.show_message("info", f"{daw}: preview sound off, the DAW plays the notes "
+                                          "(Preview sound turns it back on)")
+        elif act == "on":
+            self.bridge.enable_preview(True)
 
     # -- settings -----------------------------------------------------------------------------
     def restore(self, st) -> None:

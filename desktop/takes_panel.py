@@ -293,7 +293,8 @@ class TakesPanel(QWidget):
                                    self.save_as, "Ctrl+Shift+S", "saveAsAction")
         self.revealAction = action("Reveal", "Show the take's file in the file manager", self.reveal,
                                    name="revealAction")
-        self.sendAction = action("Send to Live", "Put the selected take into Ableton Live's selected track",
+        self.sendAction = action("Send to Live", "Put the selected take into the track selected in Ableton Live, in its first "
+                                 "empty clip slot from the selected scene down (needs AbletonOSC)",
                                  self._send, name="sendToLiveAction")
         self.deleteAction = action("Delete", "Move the selected takes to the trash (Del)", self.delete_selected,
                                    QKeySequence.StandardKey.Delete, "deleteAction")

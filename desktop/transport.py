@@ -37,10 +37,11 @@ class Transport(QWidget):
                                    "'Moodroll Clock In' and press play there")
         self.syncLabel = QLabel("own tempo")
         self.syncLabel.setObjectName("dim")
-        self.syncLabel.setMinimumWidth(150)
+        self.syncLabel.setMinimumWidth(124)
         self.portCombo = QComboBox()
         self.portCombo.setObjectName("portCombo")
-        self.portCombo.setMinimumWidth(200)
+        self.portCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.portCombo.setMinimumContentsLength(14)  # long port names elide instead of widening the window
         self.portCombo.setMaximumWidth(280)
         self.portCombo.setToolTip("Where the notes go: Moodroll's own virtual port (arm a MIDI track on it in "
                                   "the DAW), or an existing port")

@@ -135,7 +135,8 @@ def cmd_send(args) -> int:
     from engine.daw.ableton import send_take
 
     try:
-        print(send_take(args.take, track=args.track - 1, slot=args.slot - 1, host=args.host, port=args.port,
+        print(send_take(args.take, track=None if args.track is None else args.track - 1,
+                        slot=None if args.slot is None else args.slot - 1, host=args.host, port=args.port,
                         reply_port=args.reply_port, replace=args.replace, timeout=args.timeout))
     except ValueError as e:
         raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
@@ -251,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     sd = sub.add_parser("send", help="put a take into a DAW (live: a clip in Ableton Live via AbletonOSC)")
     sd.add_argument("daw", choices=("live",), help="the DAW (Reaper: use the ReaScripts in plugins/reaper/)")
     sd.add_argument("take", metavar="TAKE.mid")
-    sd.add_argument("--track", type=int, default=1, help="track number, as Live shows it (default 1)")
-    sd.add_argument("--slot", type=int, default=1, help="clip slot (scene) number, as Live shows it (default 1)")
+    sd.add_argument("--track", type=int, help="track number, as Live shows it (default: Live's selected track)")
+    sd.add_argument("--slot", type=int, help="clip slot (scene) number, as Live shows it (default: the first "
+                                             "empty slot from the selected scene down)")
     sd.add_argument("--host", default="127.0.0.1", help="the machine Live runs on (default 127.0.0.1)")
     sd.add_argument("--port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
     sd.add_argument("--reply-port", type=int, default=11001, help="where AbletonOSC answers (default 11001)")

@@ -26,6 +26,7 @@ class StandInLive(StandInDaw):
         self.reply_port, self.tracks, self.scenes = reply_port, tracks, scenes
         self.clips: dict = {}  # (track, slot) -> {"length", "notes", "name"}
         self.audio_tracks = {3}  # the 4th track is an audio track: no MIDI clips there
+        self.selected = (0, 0)  # Live's selected track (== tracks: the master) and scene
         self.received: list = []  # (address, args) in order
         self.listening: set = set()
         self.playing = False
@@ -53,6 +54,10 @@ class StandInLive(StandInDaw):
             self.reply(address, self.tracks)
         elif address == "/live/song/get/num_scenes":
             self.reply(address, self.scenes)
+        elif address == "/live/view/get/selected_track":
+            self.reply(address, self.selected[0])
+        elif address == "/live/view/get/selected_scene":
+            self.reply(address, self.selected[1])
         elif address == "/live/clip_slot/get/has_clip":
             self.reply(address, *slot, clip is not None)
         elif address == "/live/clip_slot/create_clip":
@@ -164,6 +169,22 @@ def test_a_full_slot_is_refused_unless_replace(live, take):
     assert live.clips[(0, 0)]["name"] == "mine"  # untouched
     send_take(take, track=0, slot=0, port=live.port, reply_port=live.reply_port, replace=True)
     assert live.clips[(0, 0)]["name"].startswith("dusk")
+
+
+def test_without_track_and_slot_takes_stack_up_from_the_selection(live, take):
+    """The app's Send to Live: Live's selected track, the first empty slot from the selected scene down."""
+    live.selected = (2, 5)
+    live.clips[(2, 6)] = {"length": 4.0, "notes": [], "name": "mine"}
+    lines = [send_take(take, port=live.port, reply_port=live.reply_port) for _ in range(2)]
+    assert "track 3, slot 6" in lines[0] and "track 3, slot 8" in lines[1]  # slot 7 (index 6) was full
+    assert live.clips[(2, 6)]["name"] == "mine" and live.clips[(2, 5)]["name"].startswith("dusk")
+    before = dict(live.clips)
+    with pytest.raises(LiveBridgeError, match="track 3 has no empty slot from scene 6 down: add a scene"):
+        send_take(take, port=live.port, reply_port=live.reply_port)
+    live.selected = (4, 0)  # the master track
+    with pytest.raises(LiveBridgeError, match="selected track is the master or a return track"):
+        send_take(take, port=live.port, reply_port=live.reply_port)
+    assert live.clips == before  # refusals change nothing
 
 
 def test_no_such_track_or_slot(live, take):

@@ -130,11 +130,18 @@ def test_corrupt_bundle_is_a_message_not_a_crash(qtbot, tmp_path, random_bundle,
 
 
 def test_play_reaches_another_port_stop_and_close_leave_nothing_sounding(qtbot, tmp_path, random_bundle, synth):
+    from desktop.preview import PreviewSynth
+
     win = make_window(qtbot, tmp_path, random_bundle, "play", port=synth.input.name)
     wait_model(qtbot, win)
+    win.bridge.set_preview(PreviewSynth(start=False))  # the preview sound on (rendering offline, no audio device)
+    win.transport.set_preview(True)
     play, stop = win.findChild(type(win.transport.playButton), "playButton"), win.transport.stopButton
     qtbot.mouseClick(play, Qt.MouseButton.LeftButton)
     assert synth.wait_for(lambda r: len(r.note_ons()) >= 5, timeout=LONG / 1000)
+    # the notes go to another program's port: the preview steps aside (desktop/preview_rule.py)
+    qtbot.waitUntil(lambda: win.bridge.preview is None and not win.transport.previewButton.isChecked(), timeout=LONG)
+    assert win.session.preview_rule.switched_off
     qtbot.waitUntil(lambda: len(win.roll.played) > 0, timeout=LONG)  # the roll shows them
     qtbot.mouseClick(stop, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not play.isChecked(), timeout=LONG)

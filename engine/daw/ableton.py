@@ -8,6 +8,7 @@ sent                                         arguments                          
 ===========================================  =========================================  ======================
 /live/test                                                                              /live/test "ok"
 /live/song/get/num_tracks, .../num_scenes                                               (count,)
+/live/view/get/selected_track, ...scene                                                 (index,)
 /live/clip_slot/get/has_clip                 track, slot                                (track, slot, bool)
 /live/clip_slot/delete_clip                  track, slot                                -
 /live/clip_slot/create_clip                  track, slot, length (beats)                -
@@ -21,7 +22,8 @@ sent                                         arguments                          
                                                                                         /live/startup, /live/error
 ===========================================  =========================================  ======================
 
-:func:`send_take` puts a take in a clip slot; :class:`AbletonFollower` follows Live's tempo
+:func:`send_take` puts a take in a clip slot (by default: the first empty slot of Live's
+selected track, from its selected scene down, as a producer dropping clips in one by one expects); :class:`AbletonFollower` follows Live's tempo
 and transport for ``moodroll live --follow live``. Live cannot run on the machines Moodroll
 is tested on: the tests use a stand-in AbletonOSC (a python-osc server with these addresses).
 """
@@ -113,27 +115,45 @@ class AbletonOSCClient:
             self.on_message(address, args, sender, t)
 
 
-def send_take(path, track: int = 0, slot: int = 0, host: str = LOOPBACK, port: int = LIVE_PORT,
-              reply_port: int = REPLY_PORT, replace: bool = False, timeout: float = 2.0) -> str:
+def send_take(path, track: int | None = None, slot: int | None = None, host: str = LOOPBACK,
+              port: int = LIVE_PORT, reply_port: int = REPLY_PORT, replace: bool = False,
+              timeout: float = 2.0) -> str:
     """Put the take at ``path`` into Live's clip slot (``track``, ``slot``: 0-based) as a MIDI
-    clip of the take's length, with every note, named after the take. Returns a line saying
-    what was done; raises ValueError (LiveBridgeError, MidiReadError) with one line."""
+    clip of the take's length, with every note, named after the take. ``track`` None: Live's
+    selected track; ``slot`` None: its first empty slot from the selected scene down (so takes
+    sent one after another stack up instead of refusing). Returns a line saying what was done;
+    raises ValueError (LiveBridgeError, MidiReadError) with one line."""
     take = read_take(path)
-    if track < 0 or slot < 0:
+    if (track is not None and track < 0) or (slot is not None and slot < 0):
         raise LiveBridgeError("track and slot numbers start at 1")
     with AbletonOSCClient(host, port, reply_port, timeout) as live:
         live.request("/live/test")
         n_tracks = int(live.request("/live/song/get/num_tracks")[-1])
+        if track is None:
+            track = int(live.request("/live/view/get/selected_track")[-1])
+            if track >= n_tracks:
+                raise LiveBridgeError("Live's selected track is the master or a return track: select a MIDI track")
         if track >= n_tracks:
             raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
         n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
-        if slot >= n_scenes:
+
+        def has_clip(s: int) -> bool:
+            here = lambda a: len(a) >= 3 and a[0] == track and a[1] == s  # noqa: E731
+            return bool(live.request("/live/clip_slot/get/has_clip", track, s, want=here)[2])
+
+        if slot is None:
+            first = min(int(live.request("/live/view/get/selected_scene")[-1]), n_scenes - 1)
+            slot = next((s for s in range(first, n_scenes) if not has_clip(s)), None)
+            if slot is None:
+                raise LiveBridgeError(f"track {track + 1} has no empty slot from scene {first + 1} down: "
+                                      "add a scene in Live, or choose a slot (--slot N --replace)")
+        elif slot >= n_scenes:
             raise LiveBridgeError(f"the Live set has {n_scenes} scenes; there is no slot {slot + 1}")
-        here = lambda a: len(a) >= 3 and a[0] == track and a[1] == slot  # noqa: E731
-        if live.request("/live/clip_slot/get/has_clip", track, slot, want=here)[2]:
+        elif has_clip(slot):
             if not replace:
                 raise LiveBridgeError(f"track {track + 1}, slot {slot + 1} already holds a clip (--replace replaces it)")
             live.send("/live/clip_slot/delete_clip", track, slot)
+        here = lambda a: len(a) >= 3 and a[0] == track and a[1] == slot  # noqa: E731
         live.send("/live/clip_slot/create_clip", track, slot, float(take.length))
         for i in range(0, len(take.notes), NOTES_PER_MESSAGE):
             args = [track, slot]
