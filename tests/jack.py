@@ -134,7 +134,7 @@ def _play(target: str, bpm: float, lead_ticks: int, position: int, ticks: int, n
     import threading
 
     from engine.midi_io import MidiOutput
-    from engine.stream import _try_realtime
+    from engine.playback import try_realtime
 
     out = MidiOutput(target, api="jack", name=name, monitor_s=0)
     stop = threading.Event()
@@ -142,7 +142,7 @@ def _play(target: str, bpm: float, lead_ticks: int, position: int, ticks: int, n
     if sys.stdin.readline().strip() != "go":
         return
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    _try_realtime()
+    try_realtime()
     period, sent = 60.0 / bpm / 24, []
 
     def send(msg):
