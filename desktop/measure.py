@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from engine.bench_realtime import JackServer, Recorder
+    from engine.bench.realtime import JackServer, Recorder
 
     with JackServer():
         t_app = time.perf_counter()  # the app's own start: JACK (not part of the app) is up

@@ -7,7 +7,7 @@ condition the token was sampled under. The UI thread drains the deque with a tim
 roll's decoded look-ahead. Nothing here touches Qt, takes a lock the playback thread waits
 for, or blocks: ``deque.append`` / ``popleft`` are atomic under the GIL.
 
-:class:`FanOut` is one output with the :class:`engine.midi_io.MidiOutput` interface that sends
+:class:`FanOut` is one output with the :class:`engine.midi.ports.MidiOutput` interface that sends
 to several sinks (the MIDI port and the built-in preview synth), so the stream still has one
 ``all_notes_off`` that silences everything.
 """

@@ -95,8 +95,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """Decoding speed, latencies and timing (engine/bench.py); one JSON object."""
-    from engine.bench import run_bench
+    """Decoding speed, latencies and timing (engine/bench/run.py); one JSON object."""
+    from engine.bench.run import run_bench
 
     try:
         result = run_bench(bundle=args.bundle, quick=args.quick, skip=set(args.skip or ()), device=args.device,

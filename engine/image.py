@@ -44,7 +44,7 @@ def load_image(source: Union[str, Path, bytes]) -> np.ndarray:
 def _decode(buf: np.ndarray, name: str):
     """cv2.imdecode without the codecs' own chatter on stderr (libpng, libtiff, OpenCV's log):
     the user gets our one line. OpenCV raises for some bad headers and returns None for others."""
-    from engine.midi_io import quiet_stderr  # the one fd-2 silencer (C libraries print there)
+    from engine.midi.ports import quiet_stderr  # the one fd-2 silencer (C libraries print there)
 
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

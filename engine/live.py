@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.midi_io import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports, resolve_api
+from engine.midi.ports import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports, resolve_api
 
 
 class LiveError(ValueError):
@@ -89,11 +89,11 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
              stop: threading.Event | None = None) -> int:
     """Run a live session until it ends (``bars``), ``stop`` is set, or Ctrl-C; returns an exit code."""
     from engine.bundle import BundleError
-    from engine.clock import ClockFollower
+    from engine.midi.clock import ClockFollower
     from engine.controls import MusicalControls
     from engine.generator import Condition, MusicGenerator
     from engine.image import load_image
-    from engine.midi_io import MidiInput, MidiOutput
+    from engine.midi.ports import MidiInput, MidiOutput
     from engine.sampling import SamplingOptions
     from engine.stream import CaptureError, LiveStream, StreamOptions
     from engine.va import check_va

@@ -60,8 +60,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from engine.clock import ClockFollower, InternalClock, SystemTime, check_bpm
-from engine.midi_io import MidiOutput
+from engine.midi.clock import ClockFollower, InternalClock, SystemTime, check_bpm
+from engine.midi.ports import MidiOutput
 from engine.playback import CaptureError, Playback  # noqa: F401  (CaptureError: engine.stream's, as before)
 from engine.streaming import BAR, KIND_ORDER, StreamingDecoder
 from engine.tokenizer import Tokenizer
@@ -128,7 +128,7 @@ class LiveStream(Playback):
             raise TypeError("the token source needs a next_token() method")
         self.source, self.tokenizer, self.output, self.options = source, tokenizer, output, options
         self.follower = clock
-        # now / wait_until / idle / notify (engine.clock.SystemTime; tests: engine.virtual.VirtualTime)
+        # now / wait_until / idle / notify (engine.midi.clock.SystemTime; tests: engine.midi.virtual.VirtualTime)
         self.time_source = time_source if time_source is not None else SystemTime(spin_s=options.spin_s)
         self.clock = InternalClock(options.bpm or options.default_bpm)
         self.follow_model_tempo = clock is None and options.bpm is None

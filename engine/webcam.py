@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Union
 import cv2
 import numpy as np
 
-from engine.midi_io import quiet_stderr
+from engine.midi.ports import quiet_stderr
 
 Source = Union[int, str, Path]
 

@@ -1,7 +1,7 @@
 """The soak: long runs that the test suite is too short for (a recorded command, not CI).
 
 ``python -m tests.soak hour [--minutes 60] [--bpm 120] [--bundle DIR]``
-    An hour of music (virtual time: engine.virtual.VirtualTime, so it runs as fast as the
+    An hour of music (virtual time: engine.midi.virtual.VirtualTime, so it runs as fast as the
     decoder) from the real generator, steered to a new valence/arousal point at every bar,
     played to an in-memory receiver. Checks: resident memory grows <= 5 % after a warm-up
     (the first tenth), no thread or file-descriptor growth, every note-on sent reached the
@@ -86,7 +86,7 @@ def hour(minutes: float, bpm: float, bundle: str | None, seed: int = 0) -> dict:
     from engine.bundle import load_bundle
     from engine.sampling import SamplingOptions
     from engine.stream import LiveStream, StreamOptions
-    from engine.virtual import MemoryOutput, VirtualTime
+    from engine.midi.virtual import MemoryOutput, VirtualTime
 
     b = load_bundle(soak_bundle(bundle))
     gen = MusicGenerator(b, SamplingOptions(seed=seed), condition=Condition(5.0, 5.0),
@@ -141,7 +141,7 @@ def hour(minutes: float, bpm: float, bundle: str | None, seed: int = 0) -> dict:
 def cycles(n: int, jack: int, seed: int = 0) -> dict:
     from engine.stream import LiveStream, StreamOptions, TokenReplay
     from engine.tokenizer import Tokenizer
-    from engine.virtual import MemoryOutput, VirtualTime
+    from engine.midi.virtual import MemoryOutput, VirtualTime
     from tests.token_fixtures import chord_file
 
     tok = Tokenizer()
@@ -188,8 +188,8 @@ def cycles(n: int, jack: int, seed: int = 0) -> dict:
 
 def _jack_cycles(n: int, tok, ids, rng) -> tuple[int, float]:
     """Start / stop / pause / synth-quits cycles on real JACK ports; the receiver is another port."""
-    from engine.bench_realtime import JackServer, Recorder
-    from engine.midi_io import MidiOutput
+    from engine.bench.realtime import JackServer, Recorder
+    from engine.midi.ports import MidiOutput
     from engine.stream import LiveStream, StreamOptions, TokenReplay
 
     stuck, t0 = 0, time.monotonic()

@@ -14,7 +14,7 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QApplication
 
-from engine.bench_realtime import Recorder
+from engine.bench.realtime import Recorder
 from engine.paths import EXAMPLES
 
 pytest.importorskip("pytestqt")

@@ -3,7 +3,7 @@
 import pytest
 from PyQt6.QtCore import QSettings
 
-from engine.bench_realtime import Recorder
+from engine.bench.realtime import Recorder
 
 pytest.importorskip("pytestqt")
 

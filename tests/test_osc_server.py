@@ -10,12 +10,12 @@ import mido
 import numpy as np
 import pytest
 
-from engine.bench_realtime import Recorder
+from engine.bench.realtime import Recorder
 from engine.daw.live_control import LiveControl
 from engine.daw.oscio import OscSocket, build
 from engine.daw.osc_server import OscControlServer
 from engine.daw.protocol import MESSAGES, check_args
-from engine.midi_io import MidiOutput
+from engine.midi.ports import MidiOutput
 from engine.stream import LiveStream, StreamOptions
 
 

@@ -1,5 +1,5 @@
 """engine/stream.py's scheduling, exactly: the real LiveStream threads on a virtual clock
-(engine.virtual.VirtualTime) playing to an in-memory port (MemoryOutput).
+(engine.midi.virtual.VirtualTime) playing to an in-memory port (MemoryOutput).
 
 Virtual time moves only when both stream threads wait, so decoding takes no time and every
 event is sent exactly when it is due: the assertions below are equalities (to float
@@ -11,10 +11,10 @@ import mido
 import numpy as np
 import pytest
 
-from engine.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
+from engine.midi.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
 from engine.streaming import BAR, NOTE_ON, StreamingDecoder
-from engine.virtual import MemoryOutput, VirtualTime
+from engine.midi.virtual import MemoryOutput, VirtualTime
 from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)
 
 EPS = 1e-9  # float rounding of the same arithmetic done twice, not a timing tolerance

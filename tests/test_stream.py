@@ -6,14 +6,14 @@ by another program is followed. The assertions hold on a loaded 2-core machine: 
 and order messages, never time them (JACK's dummy server under load delivers late and in
 bursts, see tests/jack.py). The scheduling itself (times, bar lines, steering, clock out,
 capture, a late decoder) is tested exactly on a virtual clock in tests/test_scheduling.py;
-timing precision on a real port is measured by ``moodroll bench`` (engine/bench_realtime.py)."""
+timing precision on a real port is measured by ``moodroll bench`` (engine/bench/realtime.py)."""
 import time
 
 import pytest
 
-from engine.bench_realtime import Recorder
-from engine.clock import CLOCK, START, ClockFollower
-from engine.midi_io import MidiInput, MidiOutput
+from engine.bench.realtime import Recorder
+from engine.midi.clock import CLOCK, START, ClockFollower
+from engine.midi.ports import MidiInput, MidiOutput
 from engine.stream import LiveStream, StreamOptions, TokenReplay
 from tests.jack import DawClock
 from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)

@@ -16,7 +16,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.midi_io import MidiOutput
+from engine.midi.ports import MidiOutput
 from engine.paths import EXAMPLES
 from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
 from engine.takes import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
@@ -279,7 +279,7 @@ def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, example_ids
 
 
 def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server, example_ids, tmp_path):
-    from engine.bench_realtime import Recorder
+    from engine.bench.realtime import Recorder
 
     store = TakeStore(tmp_path)
     synth = Recorder(None, api="jack", name="Takes Synth")

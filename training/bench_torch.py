@@ -1,4 +1,4 @@
-"""PyTorch decoding baselines for ``moodroll bench`` (run as a subprocess by engine/bench.py).
+"""PyTorch decoding baselines for ``moodroll bench`` (run as a subprocess by engine/bench/run.py).
 
 Builds :class:`training.model.MusicModel` with the bundle's shapes (random weights: speed does
 not depend on the values) and measures tokens per second after a context of C tokens:
@@ -57,7 +57,7 @@ def rates(model: MusicModel, context: int, steps: int) -> tuple[float, float]:
     new, pos = ids[:, context:], torch.tensor([[context]])
     model.step(new, pos, past, cross)  # warm up
     kv = 0.0
-    for _ in range(3):  # best of 3, as engine/bench.py does for ONNX Runtime
+    for _ in range(3):  # best of 3, as engine/bench/run.py does for ONNX Runtime
         t = time.perf_counter()
         for _ in range(steps):
             model.step(new, pos, past, cross)

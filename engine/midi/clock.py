@@ -12,7 +12,7 @@ Stop (0xFC) and Song Position Pointer (0xF2, in sixteenth notes = 6 clocks). Fol
 MIDI spec, the first Clock after Start/Continue is the song position the transport starts at.
 
 Tempo: the arrival times of the last ``window`` clocks (2 beats by default, timestamps taken
-by the MIDI system's thread, see :class:`engine.midi_io.MidiInput`) are fitted by a straight
+by the MIDI system's thread, see :class:`engine.midi.ports.MidiInput`) are fitted by a straight
 line ``time = a + b * clock_index`` (Theil-Sen: medians of pairwise slopes, so clocks held up
 by a busy machine do not pull it). ``b`` is the clock period, so BPM = 60 / (24 b), and the
 same line tells when any future beat will sound: a jittery clock gives a steady tempo and a
@@ -52,7 +52,7 @@ the same way.
 Time sources
 ------------
 :class:`SystemTime` is the stream's default time source: ``now()`` is ``time.monotonic`` and
-``wait_until`` sleeps until shortly before the time, then spins. :class:`engine.virtual.VirtualTime`
+``wait_until`` sleeps until shortly before the time, then spins. :class:`engine.midi.virtual.VirtualTime`
 implements the same four methods on a virtual clock, so tests (and the soak) run the real
 playback code exactly and faster than real time.
 """
@@ -64,7 +64,7 @@ from collections import deque
 
 import numpy as np
 
-from engine.midi_io import MidiInput
+from engine.midi.ports import MidiInput
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2

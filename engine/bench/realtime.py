@@ -8,7 +8,7 @@
   smoothing), per frame.
 * :func:`timing_error_ms`: how far from its scheduled time each note-on arrives, over at least
   2000 notes: ``{"p50", "p99", "max"}`` of |arrival - schedule| in ms (arrival times from the
-  receiving port's MIDI thread, see :class:`engine.midi_io.MidiInput`), plus the mean
+  receiving port's MIDI thread, see :class:`engine.midi.ports.MidiInput`), plus the mean
   latency and counts. Without a MIDI system it runs on a private JACK server with a
   :data:`BENCH_JACK_PERIOD`-frame period (``jack_period_ms`` in the result).
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.midi_io import (DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPortError, _client, note_ons,
+from engine.midi.ports import (DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiPortError, _client, note_ons,
                             resolve_api, sounding_notes)
 
 

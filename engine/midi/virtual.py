@@ -1,16 +1,16 @@
 """Virtual time and an in-memory MIDI port: the real playback code, run exactly and fast.
 
 :class:`VirtualTime` is a time source for :class:`engine.stream.LiveStream` (the protocol of
-:class:`engine.clock.SystemTime`: ``now``, ``wait_until``, ``idle``, ``notify``, ``started``)
+:class:`engine.midi.clock.SystemTime`: ``now``, ``wait_until``, ``idle``, ``notify``, ``started``)
 whose clock moves only when :meth:`VirtualTime.run` moves it, and only once every thread of the
 stream is waiting (for a time, or for another thread's progress). So decoding takes no virtual
 time, every event is sent exactly at its due time, and the outcome of a run does not depend on
 how busy the machine is: the scheduling tests (tests/test_scheduling.py) and the soak
 (tests/soak.py) assert exact times. Things that happen at a moment (a DAW's MIDI clock fed to
-:meth:`engine.clock.ClockFollower.handle`, a steering call, a pause) are scheduled with
+:meth:`engine.midi.clock.ClockFollower.handle`, a steering call, a pause) are scheduled with
 :meth:`VirtualTime.call_at` and run by :meth:`run` in time order, while every thread waits.
 
-:class:`MemoryOutput` has the interface of :class:`engine.midi_io.MidiOutput` (``send``,
+:class:`MemoryOutput` has the interface of :class:`engine.midi.ports.MidiOutput` (``send``,
 ``note_on``, ``note_off``, ``all_notes_off``, ``sounding``, ``connected``, ``status``, ``close``)
 and keeps what it was sent as ``(time, bytes)``: a sink for a preview, for tests and for the soak
 (:meth:`MemoryOutput.vanish` / :meth:`restore` play a receiver that quits and comes back).
@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Callable, Sequence
 
-from engine.midi_io import NoteTracking, heard, note_ons
+from engine.midi.ports import NoteTracking, heard, note_ons
 
 INF = float("inf")
 
@@ -144,7 +144,7 @@ class VirtualTime:
 class MemoryOutput(NoteTracking):
     """An output port in memory: everything sent is kept as ``(time, bytes)`` in ``messages``
     (``maxlen`` bounds it for endless use, e.g. a preview); times from ``time_source.now``
-    (default :func:`time.monotonic`). Like :class:`engine.midi_io.MidiOutput` it never raises
+    (default :func:`time.monotonic`). Like :class:`engine.midi.ports.MidiOutput` it never raises
     from :meth:`send` and answers False while the receiver is gone."""
 
     api = "memory"

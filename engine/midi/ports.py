@@ -376,7 +376,7 @@ def note_ons(messages: Iterable[tuple[float, Sequence[int]]]) -> list[tuple[floa
 class NoteTracking:
     """Note bookkeeping on top of a ``send(bytes) -> bool``: which notes are sounding, so
     :meth:`all_notes_off` can end every one (shared by :class:`MidiOutput` and
-    :class:`engine.virtual.MemoryOutput`)."""
+    :class:`engine.midi.virtual.MemoryOutput`)."""
 
     def _init_notes(self) -> None:
         self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> velocity

@@ -12,7 +12,7 @@
   re-prime prefill (``1 + reprime_keep`` tokens: the longest single step of a stream).
 * ``first_note_event_ms``: picture -> the generator's first note-on event, no port (the
   engine's share of ``first_note_ms``).
-* ``first_note_ms``, ``frame_to_va_ms``, ``timing_error_ms``: from :mod:`engine.bench_realtime`
+* ``first_note_ms``, ``frame_to_va_ms``, ``timing_error_ms``: from :mod:`engine.bench.realtime`
   (a real receiving MIDI port); null with a reason when no MIDI backend is usable.
 * ``decode_flops_fraction_of_peak``: FLOP/s of cached decoding at context 1024 (FLOPs counted
   from the bundle's shapes) over the best float32 matmul FLOP/s measured here (numpy, and
@@ -195,9 +195,9 @@ def _realtime(name: str, fn) -> dict | None:
 
 def realtime_numbers(bundle: Bundle, device: str, threads: int, quick: bool) -> dict:
     try:
-        import engine.bench_realtime as br
+        import engine.bench.realtime as br
     except ImportError as e:
-        reason = {"error": f"engine.bench_realtime unavailable: {e}"}
+        reason = {"error": f"engine.bench.realtime unavailable: {e}"}
         return {"first_note_ms": reason, "frame_to_va_ms": reason, "timing_error_ms": reason}
     from engine.generator import MusicGenerator
     from engine.image import load_image
@@ -219,7 +219,7 @@ def realtime_numbers(bundle: Bundle, device: str, threads: int, quick: bool) -> 
 def _decoding_numbers(result: dict, bundle: Bundle, rt: Runtime, tmp: Path, steps: int, skip, device: str,
                       threads: int, quick: bool) -> None:
     """Every decoding number of :func:`run_bench` into ``result``."""
-    from engine.decoding import bench_extra as bx
+    from engine.bench import extra as bx
 
     rt_fixed = rt if rt.fixed else None
     if not rt.fixed and not {"batched", "torch"} <= set(skip):  # the format-2 twin, exported before any timing

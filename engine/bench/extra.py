@@ -1,6 +1,6 @@
 """``moodroll bench`` numbers for the fixed cache, batching, a larger decoder, int8 and CUDA.
 
-Called by :func:`engine.bench.run_bench` (keys documented in docs/performance.md):
+Called by :func:`engine.bench.run.run_bench` (keys documented in docs/performance.md):
 
 * ``fixed_twin``: a format-1 bundle gets a format-2 twin of the same shapes (random weights:
   speed does not depend on them), exported by ``training.export`` in a subprocess, so both cache
@@ -64,7 +64,7 @@ def fixed_twin(bundle: Bundle, tmp: Path, d_ff: int | None) -> Bundle | dict:
 def batched_numbers(rt, streams: int, context: int, steps: int, peak_flops: float | None, flops_per_token,
                     quick: bool) -> dict:
     """``streams`` rows in one call at ``context``, and generate_variations end to end."""
-    from engine.bench import decode_rate
+    from engine.bench.run import decode_rate
     from engine.controls import MusicalControls
     from engine.decoding.batch import generate_variations
     from engine.generator import Condition
@@ -91,7 +91,7 @@ def batched_numbers(rt, streams: int, context: int, steps: int, peak_flops: floa
 def larger_model(tmp: Path, image_encoder_from: Path, steps: int, threads: int, device: str) -> dict:
     """A random d512 / 6 layers / 8 heads decoder: guided (batch-2) tokens/s at context 256,
     float32 and int8 (dynamic), plus the int8 logit error on a seeded stream."""
-    from engine.bench import decode_rate
+    from engine.bench.run import decode_rate
     from engine.runtime import Runtime
 
     out = export_random(tmp / "larger", LARGER, image_encoder_from)
@@ -110,7 +110,7 @@ def int8_numbers(rt, out: Path, steps: int, guided: bool = False) -> dict:
     """The same decoder quantised to int8 (dynamic): tokens/s at 256 and the logit error."""
     if importlib.util.find_spec("onnx") is None:
         return {"error": "the onnx package is not installed (pip install moodroll[training])"}
-    from engine.bench import decode_rate
+    from engine.bench.run import decode_rate
     from engine.decoding.quantize import logit_error, quantize_bundle
     from engine.runtime import Runtime
 
@@ -131,7 +131,7 @@ def _decoder_params(bundle: Bundle) -> int:
 def cuda_report(bundle: Bundle, steps: int = 200) -> dict:
     """The CUDA provider with the cache on the device: batch-1 tokens/s at 256 and 1024, 64
     streams at 256, and parity of 64 greedy steps with the CPU. Error dict without CUDA."""
-    from engine.bench import decode_rate
+    from engine.bench.run import decode_rate
     from engine.runtime import DeviceError, Runtime
 
     try:
@@ -153,7 +153,7 @@ def cuda_report(bundle: Bundle, steps: int = 200) -> dict:
 
 
 def main(argv=None) -> None:
-    """The prepared CUDA check: ``python -m engine.decoding.bench_extra cuda --bundle DIR``."""
+    """The prepared CUDA check: ``python -m engine.bench.extra cuda --bundle DIR``."""
     import argparse
     import json
 
