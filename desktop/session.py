@@ -292,7 +292,7 @@ class Session:
         act = self.preview_rule.step(daw, self.bridge.preview is not None)
         if act == "off":
             self.bridge.enable_preview(False)
-            self.win.show_message("info", f"{daw}: preview sound off, the DAW plays the notes "
+            self.win.show_message("info", f"{daw}: preview sound off, so the notes are not heard twice "
                                           "(Preview sound turns it back on)")
         elif act == "on":
             self.bridge.enable_preview(True)
