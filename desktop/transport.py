@@ -104,6 +104,7 @@ class Transport(QWidget):
         self.portCombo.addItem(VIRTUAL, None)
         for n in names:
             self.portCombo.addItem(n, n)
+            self.portCombo.setItemData(self.portCombo.count() - 1, n, Qt.ItemDataRole.ToolTipRole)  # the whole name
         i = 0
         if chosen:
             # the MIDI system lists "client:port" (JACK) or "client:port 128:0" (ALSA): match loosely
