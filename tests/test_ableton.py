@@ -55,7 +55,10 @@ class StandInLive(StandInDaw):
         elif address == "/live/song/get/num_scenes":
             self.reply(address, self.scenes)
         elif address == "/live/view/get/selected_track":
-            self.reply(address, self.selected[0])
+            if self.selected[0] == "return":  # older AbletonOSC: list(song.tracks).index() raises
+                self.reply("/live/error", "Error handling OSC message: ValueError: track is not in list")
+            else:
+                self.reply(address, self.selected[0])
         elif address == "/live/view/get/selected_scene":
             self.reply(address, self.selected[1])
         elif address == "/live/clip_slot/get/has_clip":
@@ -184,6 +187,9 @@ def test_without_track_and_slot_takes_stack_up_from_the_selection(live, take):
     live.selected = (4, 0)  # the master track
     with pytest.raises(LiveBridgeError, match="selected track is the master or a return track"):
         send_take(take, port=live.port, reply_port=live.reply_port)
+    live.selected = ("return", 0)  # an older AbletonOSC answers that with an error, not an index
+    with pytest.raises(LiveBridgeError, match="selected track is the master or a return track"):
+        send_take(take, port=live.port, reply_port=live.reply_port)  # (waits out the 2-s answer timeout)
     assert live.clips == before  # refusals change nothing
 
 

@@ -130,9 +130,17 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
         live.request("/live/test")
         n_tracks = int(live.request("/live/song/get/num_tracks")[-1])
         if track is None:
-            track = int(live.request("/live/view/get/selected_track")[-1])
+            # (AbletonOSC versions that index song.tracks only fail on the master / a return track:
+            # a /live/error line and no answer; later ones answer len(tracks) for the master)
+            master = LiveBridgeError("Live's selected track is the master or a return track: select a MIDI track")
+            try:
+                track = int(live.request("/live/view/get/selected_track")[-1])
+            except LiveBridgeError:
+                if live.errors:
+                    raise master from None
+                raise
             if track >= n_tracks:
-                raise LiveBridgeError("Live's selected track is the master or a return track: select a MIDI track")
+                raise master
         if track >= n_tracks:
             raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
         n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
