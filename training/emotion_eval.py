@@ -157,14 +157,15 @@ def eimg_reference(seed: int = 0) -> dict:
             "degenerate": int(sum(r["degenerate"] for r in rows)), "clips": len(rows)}
 
 
-def grid_eval(gen, on: bool, values, seeds: int, seconds: float, guidance: float, predictor: bool) -> dict:
+def grid_eval(gen, on: bool, values, seeds: int, seconds: float, guidance: float, predictor: bool,
+              seed_base: int = 5000) -> dict:
     from tqdm import tqdm
 
     rows, ids, va = [], [], []
     pts = [(v, a) for v in values for a in values]
     for j, (v, a) in enumerate(tqdm(pts, desc=f"grid (attributes {'on' if on else 'off'}, w={guidance:g})")):
         for k in range(seeds):
-            x, score = make_clip(gen, on, v, a, 5000 + 100 * j + k, seconds, guidance)
+            x, score = make_clip(gen, on, v, a, seed_base + 100 * j + k, seconds, guidance)
             rows.append(clip_stats(score))
             ids.append(x)
             va.append((v, a))
