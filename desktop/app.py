@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QGuiApplication, QKeySequence
-from PyQt6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QSplitter,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QMainWindow, QProgressBar, QSizePolicy,
+                             QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from desktop import theme
 from desktop.bridge import EngineBridge
@@ -43,7 +43,7 @@ def default_takes_dir() -> Path:
     return Path(music) / "Moodroll Takes"
 
 
-def _panel(*widgets, title: str | None = None, margins: int = 10) -> QFrame:
+def _panel(*widgets, title: str | None = None, margins: int = 10, corner: QWidget | None = None) -> QFrame:
     f = QFrame()
     f.setObjectName("panel")
     lay = QVBoxLayout(f)
@@ -52,7 +52,15 @@ def _panel(*widgets, title: str | None = None, margins: int = 10) -> QFrame:
     if title:
         t = QLabel(title.upper())
         t.setObjectName("dim")
-        lay.addWidget(t)
+        if corner is None:
+            lay.addWidget(t)
+        else:  # a small control at the right of the title row
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(t)
+            row.addStretch(1)
+            row.addWidget(corner)
+            lay.addLayout(row)
     for w in widgets:
         lay.addWidget(w, 1 if isinstance(w, (EmotionPlane, PianoRoll, SourceView)) else 0)
     return f
@@ -74,6 +82,7 @@ class MainWindow(QMainWindow):
         self._build()
         takes = takes_dir or self.settings.value("takes_folder", "") or default_takes_dir()
         self.session = Session(self, Path(takes))
+        self.show_takes_folder(self.session.takes_dir)
         self.variations = VariationsBar(self.session)
         self._takes_box.layout().insertWidget(1, self.variations)
         self._connect()
@@ -133,7 +142,11 @@ class MainWindow(QMainWindow):
         bottom.setObjectName("bottomSplitter")
         self._controls_box = _panel(self.controls, title="Controls")
         bottom.addWidget(self._controls_box)
-        self._takes_box = _panel(self.takes, title="Takes")
+        self.takesFolderButton = QToolButton(text="Folder…", objectName="takesFolderButton")
+        self.takesFolderButton.setAutoRaise(True)  # a quiet control in the title row, not a big button
+        self.takesFolderButton.setStyleSheet("QToolButton { padding: 0px 6px; font-size: 8pt; }")
+        self.takesFolderButton.clicked.connect(lambda: self.session.choose_takes_folder())
+        self._takes_box = _panel(self.takes, title="Takes", corner=self.takesFolderButton)
         bottom.addWidget(self._takes_box)
         bottom.setSizes([520, 480])
         right = QSplitter(Qt.Orientation.Vertical)
@@ -162,6 +175,8 @@ class MainWindow(QMainWindow):
 
         self.statusLabel = QLabel("starting")
         self.statusLabel.setObjectName("statusLabel")
+        # a long message is cut at the window's edge (whole in the tooltip), never widens the window
+        self.statusLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.portLabel = QLabel("")
         self.portLabel.setObjectName("dim")
         self.progress = QProgressBar()
@@ -264,6 +279,9 @@ class MainWindow(QMainWindow):
             self.source.paste_image(md.imageData())
         elif md.hasUrls() and md.urls()[0].isLocalFile():
             self.open_image(md.urls()[0].toLocalFile())
+
+    def show_takes_folder(self, path) -> None:
+        self.takesFolderButton.setToolTip(f"Takes are saved in {path}. Click to choose another folder")
 
     def show_message(self, level: str, text: str) -> None:
         color = {"error": theme.STOP, "warning": theme.WARM}.get(level, theme.TEXT)

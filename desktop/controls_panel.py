@@ -228,6 +228,7 @@ class ControlsPanel(QWidget):
         g.addWidget(self.errorLabel, len(left), 0, 1, 4)
         hint = QLabel("Changes are heard from the next bar; the takes keep what was played.", objectName="dim")
         hint.setStyleSheet("font-size: 8pt;")
+        hint.setWordWrap(True)
         g.addWidget(hint, len(left) + 2, 0, 1, 4, Qt.AlignmentFlag.AlignBottom)
         g.setColumnStretch(1, 3)
         g.setColumnStretch(3, 2)

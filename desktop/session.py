@@ -47,6 +47,38 @@ class Session:
         takes = self.store.list()[:200]
         self.bridge._deliver.emit(self._show_takes, takes)
 
+    def choose_takes_folder(self) -> None:
+        """The takes panel's Folder… button: pick where takes are saved from now on."""
+        from PyQt6.QtWidgets import QFileDialog
+
+        path = QFileDialog.getExistingDirectory(self.win, "Save takes in", str(self.takes_dir))
+        if path:
+            self.set_takes_dir(path)
+
+    def set_takes_dir(self, path) -> None:
+        """Save takes in ``path`` from now on (also the phrase being autosaved) and list its takes;
+        opened on the worker. A folder that cannot be used is one line, and the old one stays."""
+        path = Path(path).expanduser()
+
+        def open_store():
+            from engine.takes import TakeStore
+
+            store = TakeStore(path)
+            return store, store.list()[:200]
+
+        def done(res) -> None:
+            self.store, takes = res
+            self.takes_dir = path
+            if self.autosave is not None:
+                self.autosave.store = self.store
+            self.win.settings.setValue("takes_folder", str(path))
+            self.win.show_takes_folder(path)
+            self._show_takes(takes)
+            self.win.show_message("info", f"takes are saved in {path} ({len(takes)} there)")
+
+        self.bridge._run(open_store, done, lambda line: self.win.show_message(
+            "error", f"{line}; takes are still saved in {self.takes_dir}" if self.store else line))
+
     def _show_takes(self, takes) -> None:
         panel = self.win.takes
         if not self.win.panels_ready:

@@ -309,3 +309,34 @@ def test_no_midi_system_says_how_to_get_one_and_variations_still_work(qtbot, tmp
     win.variations.generateButton.click()
     qtbot.waitUntil(lambda: len(_takes(win, "variation")) == 2, timeout=LONG)
     assert all(t.path.is_file() and len(t.notes) > 0 for t in _takes(win, "variation"))
+
+
+def test_another_takes_folder_lists_its_takes_saves_there_and_a_bad_one_keeps_the_old(qtbot, tmp_path, random_bundle):
+    import shutil
+
+    from desktop.app import MainWindow
+
+    st = QSettings(str(tmp_path / "folder.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(bundle=random_bundle, settings=st, midi_api="alsa", takes_dir=tmp_path / "takes", threads=1)
+    qtbot.addWidget(win)
+    win.show()
+    wait_model(qtbot, win)
+    button = win.findChild(type(win.takesFolderButton), "takesFolderButton")
+    assert str(tmp_path / "takes") in button.toolTip()
+    other = tmp_path / "Project Takes"
+    other.mkdir()
+    shutil.copy(EXAMPLES / "example.mid", other / "earlier.mid")  # a take already there
+    win.session.set_takes_dir(other)
+    qtbot.waitUntil(lambda: win.session.store is not None and win.session.store.folder == other, timeout=LONG)
+    qtbot.waitUntil(lambda: [t.path.name for t in win.takes.takes()] == ["earlier.mid"], timeout=LONG)
+    assert st.value("takes_folder") == str(other) and str(other) in button.toolTip()
+    win.variations.count.setValue(1)
+    win.variations.generateButton.click()
+    qtbot.waitUntil(lambda: len(_takes(win, "variation")) == 1, timeout=LONG)
+    assert _takes(win, "variation")[0].path.parent == other  # written where the user chose
+    not_a_folder = tmp_path / "a file"
+    not_a_folder.write_text("x")
+    win.session.set_takes_dir(not_a_folder)
+    qtbot.waitUntil(lambda: "takes are still saved in" in win.statusLabel.text(), timeout=LONG)
+    assert win.session.store.folder == other and st.value("takes_folder") == str(other)
+    assert "\n" not in win.statusLabel.text()
