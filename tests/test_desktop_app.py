@@ -295,14 +295,20 @@ def test_capture_adds_a_take_whose_url_is_the_played_notes_and_stop_autosaves(qt
     assert auto.bars == len(bars) - 1 and auto.path.is_file()
 
 
-def test_no_midi_system_says_how_to_get_one_and_variations_still_work(qtbot, tmp_path, random_bundle):
+def window_without_midi(qtbot, tmp_path, bundle, tag):
+    """The window on a MIDI API this machine lacks (ALSA): no ports, everything offline works."""
     from desktop.app import MainWindow
 
-    st = QSettings(str(tmp_path / "nomidi.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(bundle=random_bundle, settings=st, midi_api="alsa", takes_dir=tmp_path / "takes", threads=1)
+    st = QSettings(str(tmp_path / f"{tag}.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(bundle=bundle, settings=st, midi_api="alsa", takes_dir=tmp_path / "takes", threads=1)
     qtbot.addWidget(win)
     win.show()
     wait_model(qtbot, win)
+    return win, st
+
+
+def test_no_midi_system_says_how_to_get_one_and_variations_still_work(qtbot, tmp_path, random_bundle):
+    win, _ = window_without_midi(qtbot, tmp_path, random_bundle, "nomidi")
     qtbot.waitUntil(lambda: "modprobe snd-seq" in win.statusLabel.text() or "JACK" in win.statusLabel.text(),
                     timeout=LONG)
     win.variations.count.setValue(2)
@@ -314,13 +320,7 @@ def test_no_midi_system_says_how_to_get_one_and_variations_still_work(qtbot, tmp
 def test_another_takes_folder_lists_its_takes_saves_there_and_a_bad_one_keeps_the_old(qtbot, tmp_path, random_bundle):
     import shutil
 
-    from desktop.app import MainWindow
-
-    st = QSettings(str(tmp_path / "folder.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(bundle=random_bundle, settings=st, midi_api="alsa", takes_dir=tmp_path / "takes", threads=1)
-    qtbot.addWidget(win)
-    win.show()
-    wait_model(qtbot, win)
+    win, st = window_without_midi(qtbot, tmp_path, random_bundle, "folder")
     button = win.findChild(type(win.takesFolderButton), "takesFolderButton")
     assert str(tmp_path / "takes") in button.toolTip()
     other = tmp_path / "Project Takes"
