@@ -15,8 +15,8 @@ import os
 import queue
 from pathlib import Path
 
-from engine.midi.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, TICKS_PER_BEAT
 from engine.files import FileWriteError, write_atomic
+from engine.midi.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, TICKS_PER_BEAT
 from engine.midi.ports import MidiOutput
 from engine.streaming import BAR, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE
 from engine.tokenizer import held_until_repeat
