@@ -15,6 +15,7 @@ from desktop.bridge import first_line
 from desktop.preview_rule import PreviewRule, daw_connection
 
 PHRASE_BARS = 8
+TAKES_LISTED = 200  # the newest takes shown when a folder is opened
 
 
 class Session:
@@ -36,15 +37,22 @@ class Session:
         self.bridge.takeCaptured.connect(self._take_added)
 
     # -- takes ----------------------------------------------------------------------------------
+    @staticmethod
+    def _load_store(path: Path):
+        """Worker: the takes folder at ``path`` opened, and its newest takes (raises TakeError)."""
+        from engine.takes import TakeStore
+
+        store = TakeStore(path)
+        return store, store.list()[:TAKES_LISTED]
+
     def _open_store(self):
-        from engine.takes import TakeStore, TakeError
+        from engine.takes import TakeError
 
         try:
-            self.store = TakeStore(self.takes_dir)
+            self.store, takes = self._load_store(self.takes_dir)
         except TakeError as e:
             self.bridge.message.emit("error", f"{e}; takes are not saved until you choose another folder")
             return
-        takes = self.store.list()[:200]
         self.bridge._deliver.emit(self._show_takes, takes)
 
     def choose_takes_folder(self) -> None:
@@ -60,12 +68,6 @@ class Session:
         opened on the worker. A folder that cannot be used is one line, and the old one stays."""
         path = Path(path).expanduser()
 
-        def open_store():
-            from engine.takes import TakeStore
-
-            store = TakeStore(path)
-            return store, store.list()[:200]
-
         def done(res) -> None:
             self.store, takes = res
             self.takes_dir = path
@@ -76,7 +78,7 @@ class Session:
             self._show_takes(takes)
             self.win.show_message("info", f"takes are saved in {path} ({len(takes)} there)")
 
-        self.bridge._run(open_store, done, lambda line: self.win.show_message(
+        self.bridge._run(lambda: self._load_store(path), done, lambda line: self.win.show_message(
             "error", f"{line}; takes are still saved in {self.takes_dir}" if self.store else line))
 
     def _show_takes(self, takes) -> None:
@@ -301,7 +303,7 @@ class Session:
             self._update_attributes()
         status, connected = b.port_status()
         self.win.portLabel.setText(("● " if connected else "○ ") + status)
-        self._preview_beside_daw(daw_connection(b.sync and locked, b.port_choice, connected and b.output is not None))
+        self._preview_beside_daw(daw_connection(b.sync and locked, b.port_choice, connected))  # (no output: not connected)
         s = b.stream
         if connected != self._port_ok:
             self._port_ok = connected

@@ -145,9 +145,11 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
             raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
         n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
 
+        def at(s: int):  # picks the answer about clip slot (track, s) from the getters' answers
+            return lambda a: len(a) >= 3 and a[0] == track and a[1] == s
+
         def has_clip(s: int) -> bool:
-            here = lambda a: len(a) >= 3 and a[0] == track and a[1] == s  # noqa: E731
-            return bool(live.request("/live/clip_slot/get/has_clip", track, s, want=here)[2])
+            return bool(live.request("/live/clip_slot/get/has_clip", track, s, want=at(s))[2])
 
         if slot is None:
             first = min(int(live.request("/live/view/get/selected_scene")[-1]), n_scenes - 1)
@@ -161,7 +163,7 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
             if not replace:
                 raise LiveBridgeError(f"track {track + 1}, slot {slot + 1} already holds a clip (--replace replaces it)")
             live.send("/live/clip_slot/delete_clip", track, slot)
-        here = lambda a: len(a) >= 3 and a[0] == track and a[1] == slot  # noqa: E731
+        here = at(slot)
         live.send("/live/clip_slot/create_clip", track, slot, float(take.length))
         for i in range(0, len(take.notes), NOTES_PER_MESSAGE):
             args = [track, slot]
