@@ -50,6 +50,25 @@ def test_pretrain_resume_and_finetune(data_dir, tmp_path):
     assert [s for s, _ in hist["train_va"]] == [2] and 0 < hist["train_va"][0][1] < 8
 
 
+def test_stop_at_publish_and_resume_in_a_fresh_checkout(data_dir, tmp_path):
+    """A long schedule runs session by session: stop_at ends an invocation early, the published
+    half-precision file carries step and history, and --resume continues from it with no runs/."""
+    from safetensors.torch import load_file
+
+    from training.publish import publish
+    run = replace(TINY, out_dir=str(tmp_path / "run"), max_steps=8, stop_at=2, eval_every=2, ckpt_every=2)
+    train(run)
+    assert checkpoint_metadata(tmp_path / "run" / "model.safetensors")["step"] == "2"
+    pub = publish(tmp_path / "run", tmp_path / "pub" / "w.safetensors")
+    assert {v.dtype for v in load_file(str(pub)).values()} == {torch.float16}
+    assert json.loads(checkpoint_metadata(pub)["history"])["train"][-1][0] == 2
+
+    fresh = replace(run, out_dir=str(tmp_path / "fresh"), stop_at=4)
+    model, meta = load_checkpoint(train(fresh, resume=pub))
+    assert meta["step"] == 4
+    assert [s for s, _ in json.loads((tmp_path / "fresh" / "log.json").read_text())["train"]] == [2, 4]
+
+
 def test_bad_config_is_one_clear_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "max_stepz": 3}))

@@ -72,7 +72,8 @@ class TrainConfig:
     lr: float = 6e-4
     min_lr: float = 6e-5
     warmup: int = 100
-    max_steps: int = 2000
+    max_steps: int = 2000  # the length of the lr schedule
+    stop_at: int = 0  # stop this invocation at this step (0 = max_steps): a long schedule run session by session
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     p_drop_va: float = 0.3
@@ -380,8 +381,10 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 # -- the loop --------------------------------------------------------------------------------
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) a training run; returns the checkpoint path."""
+def train(cfg: TrainConfig, resume: str | Path | None = None) -> Path:
+    """Run (or resume) a training run; returns the checkpoint path. ``resume``: a file written by
+    ``training.publish`` (weights, step, history; no optimizer state), used when ``out_dir`` has no
+    checkpoint of its own: the run goes on from its step, re-warming the learning rate."""
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     if ddp:
@@ -409,7 +412,7 @@ def train(cfg: TrainConfig) -> Path:
         [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": cfg.weight_decay},
          {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
         lr=cfg.lr, betas=(0.9, 0.95))
-    step, history = 0, {"train": [], "val": {}}
+    step, history, rewarm_from = 0, {"train": [], "val": {}}, None
     ckpt = out / "model.safetensors"
     if ckpt.is_file():  # resume
         load_model(model, str(ckpt))
@@ -420,6 +423,13 @@ def train(cfg: TrainConfig) -> Path:
             history = json.loads((out / "log.json").read_text())
         if main:
             print(f"resuming {out} at step {step}", flush=True)
+    elif resume:
+        meta = checkpoint_metadata(resume)
+        load_model(model, str(resume))  # float16 values are copied into the float32 parameters
+        step = rewarm_from = int(meta["step"])
+        history = json.loads(meta.get("history", '{"train": [], "val": {}}'))
+        if main:
+            print(f"resuming from {resume} at step {step} (fresh optimizer state, lr re-warmed)", flush=True)
     elif cfg.init_from:
         src = Path(cfg.init_from)
         load_model(model, str(src if src.is_absolute() else REPO_ROOT / src))
@@ -456,13 +466,17 @@ def train(cfg: TrainConfig) -> Path:
                dynamic_ncols=True)
     t0, recent, recent_va, recent_attr = time.time(), [], [], []
     model.train()
-    while step < cfg.max_steps:
+    end = min(cfg.stop_at, cfg.max_steps) if cfg.stop_at else cfg.max_steps
+    while step < end:
         rng = np.random.default_rng([cfg.seed, rank, step])  # resumable: depends on the step only
         x, cond, labels = win.batch(train_groups, mix, rng)
         x, cond = x.to(device), tuple(c.to(device) for c in cond)
         labels = tuple(t.to(device) for t in labels)
+        lr = lr_at(cfg, step)
+        if rewarm_from is not None:
+            lr *= min(1.0, (step - rewarm_from + 1) / max(1, cfg.warmup))
         for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, step)
+            g["lr"] = lr
         losses = loss_fn(net, x, cond, win.g.pad, labels, predictor, cfg.va_loss_weight, attributes,
                          cfg.attr_loss_weight)
         opt.zero_grad(set_to_none=True)
@@ -476,7 +490,7 @@ def train(cfg: TrainConfig) -> Path:
         if losses["attr"] is not None:
             recent_attr.append(losses["attr"].item())
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
+        if step % cfg.log_every == 0 or step == end:
             avg = float(np.mean(recent))
             history["train"].append((step, avg))
             va_txt = ""
@@ -490,13 +504,13 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{avg:.3f}", lr=f"{lr_at(cfg, step):.1e}")
             if main and not cfg.progress:
                 print(f"step {step} loss {avg:.4f}{va_txt} {time.time() - t0:.0f}s", flush=True)
-        if main and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+        if main and (step % cfg.eval_every == 0 or step == end):
             for name, items in val_groups.items():
                 if items:
                     v = evaluate(model, win, items, cfg.eval_batches * cfg.batch_size, device)
                     history["val"].setdefault(name, []).append((step, v))
                     print(f"\nstep {step}: val {name} {v:.4f} (ppl {math.exp(v):.2f})", flush=True)
-        if main and (step % cfg.ckpt_every == 0 or step == cfg.max_steps):
+        if main and (step % cfg.ckpt_every == 0 or step == end):
             save_checkpoint(model, opt, step, cfg, history, out)
             plot_history(history, out / "loss.png", f"{cfg.name} ({cfg.stage})")
     bar.close()
@@ -509,6 +523,8 @@ def train(cfg: TrainConfig) -> Path:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True, help="a JSON file of TrainConfig fields")
+    ap.add_argument("--resume", metavar="FILE", help="continue from a file written by training.publish "
+                    "when out_dir holds no checkpoint (e.g. the committed weights, in a fresh checkout)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
                     help="override config fields, e.g. max_steps=10 out_dir='\"runs/x\"'")
     args = ap.parse_args(argv)
@@ -522,7 +538,7 @@ def main(argv=None) -> None:
             over[k] = v
     if over:
         cfg = replace(cfg, **over)
-    train(cfg)
+    train(cfg, resume=args.resume)
 
 
 if __name__ == "__main__":
