@@ -62,6 +62,8 @@ def test_stop_at_publish_and_resume_in_a_fresh_checkout(data_dir, tmp_path):
     pub = publish(tmp_path / "run", tmp_path / "pub" / "w.safetensors")
     assert {v.dtype for v in load_file(str(pub)).values()} == {torch.float16}
     assert json.loads(checkpoint_metadata(pub)["history"])["train"][-1][0] == 2
+    from training.size_curves import load_run, table
+    assert "| a | " in table({"a": load_run(pub), "b": load_run(tmp_path / "run")})
 
     fresh = replace(run, out_dir=str(tmp_path / "fresh"), stop_at=4)
     model, meta = load_checkpoint(train(fresh, resume=pub))
