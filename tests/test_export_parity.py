@@ -197,7 +197,7 @@ def test_shipped_bundle_matches_its_manifest_and_size_limit():
     total = sum((DEFAULT_BUNDLE / n).stat().st_size for n in files)
     assert total <= 40e6
     cfg = json.loads((DEFAULT_BUNDLE / "config.json").read_text())
-    assert cfg["format"] == "moodroll-bundle/1"
+    assert cfg["format"] == "moodroll-bundle/2" and cfg["decoder"]["cache"] == "fixed"  # the product decodes in place
     assert cfg["decoder"]["vocab_size"] == Tokenizer.load(DEFAULT_BUNDLE / "tokenizer.json").vocab_size
 
 
@@ -223,14 +223,15 @@ def test_shipped_bundle_runs_a_picture_to_tokens(data_dir):
                "use_image": np.ones((1, 1), np.float32)})
     L, H, Dh = dec["n_layers"], dec["n_heads"], dec["head_dim"]
     sess = _session(DEFAULT_BUNDLE / dec["file"])
-    cache = {n: np.zeros((1, H, 0, Dh), np.float32) for n in names(L, "past")}
+    cache = {n: np.zeros((1, H, 16, Dh), np.float32) for n in names(L, "past")}  # format 2: fixed capacity 16
     tok, out_ids = cfg["special_tokens"]["bos"], []
     for t in range(16):
         out = sess.run(None, {"input_ids": np.array([[tok]], np.int64), "positions": np.array([[t]], np.int64),
-                              **cache, **dict(zip(names(L, "cross"), cross))})
+                              "cache_len": np.array([t], np.int64), **cache, **dict(zip(names(L, "cross"), cross))})
         logits = out[0][0, -1]
         assert logits.shape == (dec["vocab_size"],) and np.isfinite(logits).all()
-        cache = dict(zip(names(L, "past"), out[1:]))
+        for name, new in zip(names(L, "past"), out[1:]):  # the new entry goes in at slot t
+            cache[name][:, :, t:t + 1] = new
         tok = int(np.argmax(logits))
         out_ids.append(tok)
     assert Tokenizer().groups.bar in out_ids  # a trained model opens with a bar

@@ -80,6 +80,68 @@ class DecoderGraph(nn.Module):
         return (logits, *[t for kv_ in present for t in kv_])
 
 
+class _FixedSelfAttention(nn.Module):
+    """Self-attention over the fixed buffers (shares ``attn.qkv``/``attn.out`` with the model)."""
+
+    def __init__(self, attn: nn.Module, n_heads: int, head_dim: int):
+        super().__init__()
+        self.qkv, self.out = attn.qkv, attn.out
+        self.n_heads, self.head_dim = n_heads, head_dim
+
+    def forward(self, x, B, T, cap, cos, sin, rot, past_k, past_v, past_bias, new_bias):
+        H, Dh = self.n_heads, self.head_dim
+        qkv = self.qkv(x).reshape(B, T, 3 * H, Dh).transpose(1, 2)  # [B, 3H, T, Dh]
+        qk = qkv[:, :2 * H]
+        qk = qk * cos + torch.matmul(qk, rot) * sin
+        q, k, v = qk[:, :H] * (1.0 / math.sqrt(Dh)), qk[:, H:], qkv[:, 2 * H:]
+        scores = torch.cat([torch.matmul(q, past_k.transpose(-2, -1)) + past_bias,
+                            torch.matmul(q, k.transpose(-2, -1)) + new_bias], dim=-1).softmax(dim=-1)
+        y = torch.matmul(scores[..., :cap], past_v) + torch.matmul(scores[..., cap:], v)
+        return self.out(y.transpose(1, 2).reshape(B, T, H * Dh)), k, v
+
+
+class _FixedCrossAttention(nn.Module):
+    """Cross-attention to the condition's K/V (shares ``cross.q``/``cross.out`` with the model)."""
+
+    def __init__(self, cross: nn.Module, n_heads: int, head_dim: int):
+        super().__init__()
+        self.q, self.out = cross.q, cross.out
+        self.n_heads, self.head_dim = n_heads, head_dim
+
+    def forward(self, x, B, T, k, v):
+        q = self.q(x).reshape(B, T, self.n_heads, self.head_dim).transpose(1, 2) * (1.0 / math.sqrt(self.head_dim))
+        y = torch.matmul(torch.matmul(q, k.transpose(-2, -1)).softmax(dim=-1), v)
+        return self.out(y.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim))
+
+
+class _FixedBlock(nn.Module):
+    """One decoder layer of the format-2 graph; its submodules carry the model's names
+    (ln1, attn.qkv, cross.q, ff.0, ...), so the exported nodes and weights are named as in format 1."""
+
+    def __init__(self, blk: nn.Module, n_heads: int, head_dim: int):
+        super().__init__()
+        self.ln1, self.ln2, self.ln3, self.ff = blk.ln1, blk.ln2, blk.ln3, blk.ff
+        self.attn = _FixedSelfAttention(blk.attn, n_heads, head_dim)
+        self.cross = _FixedCrossAttention(blk.cross, n_heads, head_dim)
+
+    def forward(self, x, B, T, cap, cos, sin, rot, past_k, past_v, past_bias, new_bias, cross_k, cross_v):
+        a, k, v = self.attn(self.ln1(x), B, T, cap, cos, sin, rot, past_k, past_v, past_bias, new_bias)
+        x = x + a
+        x = x + self.cross(self.ln2(x), B, T, cross_k, cross_v)
+        return x + self.ff(self.ln3(x)), k, v
+
+
+class _FixedModel(nn.Module):
+    """The model's embedding, layers, final norm and head, as the format-2 graph uses them."""
+
+    def __init__(self, model: MusicModel):
+        super().__init__()
+        c = model.cfg
+        self.cfg = c
+        self.embed, self.ln_f, self.head = model.embed, model.ln_f, model.head
+        self.blocks = nn.ModuleList(_FixedBlock(b, c.n_heads, c.head_dim) for b in model.blocks)
+
+
 class FixedCacheDecoderGraph(nn.Module):
     """Format 2. Flat inputs: input_ids, positions [B, T], cache_len [B] (valid past entries per
     row), past_key_0, past_value_0, ... [B, H, C, Dh] (fixed capacity C; entries >= cache_len are
@@ -90,13 +152,14 @@ class FixedCacheDecoderGraph(nn.Module):
     :meth:`MusicModel.step` (parity: tests/test_export_parity.py).
 
     Written for a small graph (219 nodes after ONNX Runtime's fusions for the shipped shapes,
-    format 1 has 273): B and T are read once and every reshape uses them; q and k of all heads
-    are rotated together, the half-split RoPE as ``x cos + (x R) sin`` with a constant [Dh, Dh]
-    matrix R (one MatMul instead of slices and a concat per layer)."""
+    format 1 has 273): every reshape uses the input's B and T; q and k of all heads are rotated
+    together, the half-split RoPE as ``x cos + (x R) sin`` with a constant [Dh, Dh] matrix R (one
+    MatMul instead of slices and a concat per layer). The layers are modules named like the
+    model's (``blocks.{l}.attn.qkv``, ...), so ``training/from_bundle.py`` reads both formats alike."""
 
     def __init__(self, model: MusicModel):
         super().__init__()
-        self.model = model
+        self.model = _FixedModel(model)
         dh, h = model.cfg.head_dim, model.cfg.head_dim // 2
         rot = torch.zeros(dh, dh)
         rot[h:, :h], rot[:h, h:] = -torch.eye(h), torch.eye(h)  # x @ rot = cat(-x2, x1)
@@ -104,8 +167,8 @@ class FixedCacheDecoderGraph(nn.Module):
 
     def forward(self, input_ids, positions, cache_len, *kv):
         m, c = self.model, self.model.cfg
-        L, H, Dh, D = c.n_layers, c.n_heads, c.head_dim, c.d_model
-        B, T = input_ids.shape
+        L, Dh = c.n_layers, c.head_dim
+        B, T = input_ids.shape  # read once: every reshape of every layer uses them
         x = m.embed(input_ids)
         cos, sin = rope_tables(positions, Dh, c.rope_base)  # [B, 1, T, Dh/2]
         cos, sin = torch.cat([cos, cos], -1), torch.cat([sin, sin], -1)
@@ -114,22 +177,10 @@ class FixedCacheDecoderGraph(nn.Module):
         past_bias = torch.zeros(invalid.shape, device=input_ids.device).masked_fill(invalid, float("-inf"))
         past_bias = past_bias[:, None, None, :]  # [B, 1, 1, C]
         new_bias = causal_bias(T, 0, input_ids.device)  # [T, T]
-        scale = 1.0 / math.sqrt(Dh)
         new_kv = []
         for i, blk in enumerate(m.blocks):
-            pk, pv, ck, cv = kv[2 * i], kv[2 * i + 1], kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1]
-            qkv = blk.attn.qkv(blk.ln1(x)).reshape(B, T, 3 * H, Dh).transpose(1, 2)  # [B, 3H, T, Dh]
-            qk = qkv[:, :2 * H]
-            qk = qk * cos + torch.matmul(qk, self.rot) * sin
-            q, k, v = qk[:, :H] * scale, qk[:, H:], qkv[:, 2 * H:]
-            scores = torch.cat([torch.matmul(q, pk.transpose(-2, -1)) + past_bias,
-                                torch.matmul(q, k.transpose(-2, -1)) + new_bias], dim=-1).softmax(dim=-1)
-            y = torch.matmul(scores[..., :cap], pv) + torch.matmul(scores[..., cap:], v)
-            x = x + blk.attn.out(y.transpose(1, 2).reshape(B, T, D))
-            cq = blk.cross.q(blk.ln2(x)).reshape(B, T, H, Dh).transpose(1, 2) * scale
-            cy = torch.matmul(torch.matmul(cq, ck.transpose(-2, -1)).softmax(dim=-1), cv)
-            x = x + blk.cross.out(cy.transpose(1, 2).reshape(B, T, D))
-            x = x + blk.ff(blk.ln3(x))
+            x, k, v = blk(x, B, T, cap, cos, sin, self.rot, kv[2 * i], kv[2 * i + 1], past_bias, new_bias,
+                          kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1])
             new_kv += [k, v]
         return (m.head(m.ln_f(x)), *new_kv)
 
