@@ -16,16 +16,23 @@ sent                                         arguments                          
                                              duration (beats), velocity, mute
 /live/clip/set/name                          track, slot, name                          -
 /live/clip/get/name, /live/clip/get/length   track, slot                                (track, slot, value)
+/live/track/get/has_midi_input              track                                      (track, bool)
+/live/song/get/root_note, .../scale_name                                                (value,)  (Live 12's key)
 /live/song/start_listen/<p> (stop_listen)    p: tempo, is_playing, current_song_time,   /live/song/get/<p> value
-                                             signature_numerator, signature_denominator (now, and on change)
-(sent by Live on its own)                                                               /live/song/beat n,
-                                                                                        /live/startup, /live/error
+                                             signature_numerator, signature_denominator, (now, and on change)
+                                             root_note, scale_name
+(sent by Live on its own)                                                               /live/startup, /live/error
 ===========================================  =========================================  ======================
+
+A request AbletonOSC cannot carry out (no such track or clip, a property older Live has not
+got, an address an older AbletonOSC has not got) answers nothing and sends ``/live/error`` with
+the reason: :meth:`AbletonOSCClient.request` raises at once with that line instead of waiting.
 
 :func:`send_take` puts a take in a clip slot (by default: the first empty slot of Live's
 selected track, from its selected scene down, as a producer dropping clips in one by one expects); :class:`AbletonFollower` follows Live's tempo
-and transport for ``moodroll live --follow live``. Live cannot run on the machines Moodroll
-is tested on: the tests use a stand-in AbletonOSC (a python-osc server with these addresses).
+and transport for ``moodroll live --follow live``; :mod:`engine.daw.live_key` follows Live's key.
+Live cannot run on the machines Moodroll is tested on: the tests run AbletonOSC's own code
+under a stand-in for Live's host API (tests/live_host/).
 """
 from __future__ import annotations
 
@@ -48,20 +55,29 @@ class LiveBridgeError(ValueError):
 
 
 class AbletonOSCClient:
-    """Sends to AbletonOSC at ``host:port`` from UDP ``reply_port`` (where its answers arrive)."""
+    """Sends to AbletonOSC at ``host:port`` from UDP ``reply_port`` (where its answers arrive).
 
-    def __init__(self, host: str = LOOPBACK, port: int = LIVE_PORT, reply_port: int = REPLY_PORT,
+    ``port``/``reply_port`` None: :data:`LIVE_PORT`/:data:`REPLY_PORT`. Every message that
+    arrives is also given to each of the ``listeners`` (``fn(address, args, sender, t)``, on
+    the socket's thread): one client serves the transport follower and the key follower, as
+    AbletonOSC answers one reply port only."""
+
+    def __init__(self, host: str = LOOPBACK, port: int | None = None, reply_port: int | None = None,
                  timeout: float = 2.0, on_message=None, on_tick=None):
+        port = LIVE_PORT if port is None else port
+        reply_port = REPLY_PORT if reply_port is None else reply_port
         self.live = (host, int(port))
         self.timeout = timeout
-        self.on_message = on_message  # also called for every message (the follower)
+        self.listeners: list = [on_message] if on_message is not None else []
+        self.tickers: list = [on_tick] if on_tick is not None else []
         self.errors: list[str] = []  # /live/error lines from Live
         self._replies: dict[str, queue.SimpleQueue] = {}
+        self._waiting: set = set()  # the queues of requests awaiting an answer (an error ends them)
         self._lock = threading.Lock()
         bind = LOOPBACK if host in (LOOPBACK, "localhost") else "0.0.0.0"
         try:
             self.socket = OscSocket(bind, reply_port, self._on_message, None, name="abletonosc",
-                                    what="the AbletonOSC reply", on_tick=on_tick)
+                                    what="the AbletonOSC reply", on_tick=self._tick)
         except OscPortError as e:
             raise LiveBridgeError(f"{e} (AbletonOSC always answers on {REPLY_PORT}: is another "
                                   "AbletonOSC client running, e.g. moodroll live --follow live?)") from None
@@ -82,41 +98,72 @@ class AbletonOSCClient:
             raise LiveBridgeError(f"cannot send {address} to {self.live[0]}:{self.live[1]}")
 
     def request(self, address: str, *args, want=None, timeout: float | None = None) -> list:
-        """Send a getter and wait for its answer (on the same address; ``want(args)`` picks it)."""
+        """Send a getter and wait for its answer (on the same address; ``want(args)`` picks it).
+        A ``/live/error`` while waiting ends the wait with that line (AbletonOSC answers in order)."""
         q = self._queue(address)
         while not q.empty():  # an old answer is not this one's
             q.get_nowait()
-        self.send(address, *args)
-        end = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise LiveBridgeError(f"no answer from AbletonOSC at {self.live[0]}:{self.live[1]} to {address} "
-                                      "(is Live running, with AbletonOSC chosen as a Control Surface?)")
-            try:
-                got = q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if want is None or want(got):
-                return got
+        with self._lock:
+            self._waiting.add(q)
+        try:
+            self.send(address, *args)
+            end = time.monotonic() + (self.timeout if timeout is None else timeout)
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise LiveBridgeError(f"no answer from AbletonOSC at {self.live[0]}:{self.live[1]} to {address} "
+                                          "(is Live running, with AbletonOSC chosen as a Control Surface?)")
+                try:
+                    got = q.get(timeout=left)
+                except queue.Empty:
+                    continue
+                if isinstance(got, _Refused):
+                    raise LiveBridgeError(f"Live refused {address}: {got.line}")
+                if want is None or want(got):
+                    return got
+        finally:
+            with self._lock:
+                self._waiting.discard(q)
 
     def _queue(self, address: str) -> queue.SimpleQueue:
         with self._lock:
             return self._replies.setdefault(address, queue.SimpleQueue())
 
+    def _tick(self, now: float) -> None:
+        for fn in list(self.tickers):
+            fn(now)
+
     def _on_message(self, address: str, args: list, sender: tuple, t: float) -> None:
         if address == "/live/error":
-            self.errors.append(" ".join(map(str, args))[:300])
+            line = refusal(args)
+            self.errors.append(line)
+            with self._lock:
+                for q in self._waiting:
+                    q.put(_Refused(line))
         with self._lock:
             q = self._replies.get(address)
         if q is not None:
             q.put(args)
-        if self.on_message is not None:
-            self.on_message(address, args, sender, t)
+        for fn in list(self.listeners):
+            fn(address, args, sender, t)
+
+
+class _Refused:
+    def __init__(self, line: str):
+        self.line = line
+
+
+def refusal(args) -> str:
+    """AbletonOSC's /live/error arguments as one line, without its "Error handling OSC message:" prefix."""
+    text = " ".join(map(str, args)).strip()
+    for prefix in ("Error handling OSC message:", "AbletonOSC:"):
+        if text.startswith(prefix):
+            text = text[len(prefix):].strip()
+    return (text.splitlines() or ["(no reason given)"])[0][:300]
 
 
 def send_take(path, track: int | None = None, slot: int | None = None, host: str = LOOPBACK,
-              port: int = LIVE_PORT, reply_port: int = REPLY_PORT, replace: bool = False,
+              port: int | None = None, reply_port: int | None = None, replace: bool = False,
               timeout: float = 2.0) -> str:
     """Put the take at ``path`` into Live's clip slot (``track``, ``slot``: 0-based) as a MIDI
     clip of the take's length, with every note, named after the take. ``track`` None: Live's
@@ -143,6 +190,13 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
                 raise master
         if track >= n_tracks:
             raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
+        try:
+            midi = live.request("/live/track/get/has_midi_input", track, want=lambda a: len(a) >= 2 and a[0] == track)[1]
+        except LiveBridgeError:
+            midi = True  # (an AbletonOSC without it: creating the clip will tell)
+            live.errors.clear()
+        if not midi:
+            raise LiveBridgeError(f"track {track + 1} is an audio track: select a MIDI track (or choose one with --track)")
         n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
 
         def at(s: int):  # picks the answer about clip slot (track, s) from the getters' answers
@@ -193,11 +247,14 @@ class AbletonFollower(OscTransport):
 
     On start (and every ``retry_s`` until Live answers, and again after ``/live/startup``) it
     asks AbletonOSC to listen to :data:`LISTEN`; the answers come on ``/live/song/get/<p>``
-    now and at every change. ``current_song_time`` (and ``/live/song/beat``) are the song
-    position in beats, reported at Live's display rate; :class:`OscTransport` makes a grid of them.
+    now and at every change. ``current_song_time`` is the song position in beats, reported at
+    Live's display rate; :class:`OscTransport` makes a grid of them. (AbletonOSC's beat
+    listener, ``/live/song/get/beat`` after ``/live/song/start_listen/beat``, says only whole
+    beats, late by up to a display frame: taken if it comes, never asked for.) ``client``
+    (its own by default) is the AbletonOSC connection, for a key follower to share.
     """
 
-    def __init__(self, host: str = LOOPBACK, port: int = LIVE_PORT, reply_port: int = REPLY_PORT,
+    def __init__(self, host: str = LOOPBACK, port: int | None = None, reply_port: int | None = None,
                  retry_s: float = 2.0, lost_s: float = 3.5, **kw):
         super().__init__("Live", lost_s=lost_s, **kw)
         self.retry_s = retry_s
@@ -205,7 +262,7 @@ class AbletonFollower(OscTransport):
         self._asked_at = -1e9
         self._metre = [4, 4]
         self.client = AbletonOSCClient(host, port, reply_port, on_message=self._on_live, on_tick=self._tick)
-        self.status = f"waiting for Live (AbletonOSC at {host}:{port}): press play in Live"
+        self.status = f"waiting for Live (AbletonOSC at {host}:{self.client.live[1]}): press play in Live"
 
     def start(self) -> "AbletonFollower":
         self._listen()
@@ -234,7 +291,8 @@ class AbletonFollower(OscTransport):
             self._listen()
             return
         if address == "/live/error":
-            self.status = f"Live says: {' '.join(map(str, args))[:200]}"
+            if not self._heard:  # (once following, the transport's own line stays)
+                self.status = f"Live says: {refusal(args)}"
             return
         if not address.startswith("/live/song/"):
             return
@@ -243,8 +301,10 @@ class AbletonFollower(OscTransport):
             self.set_tempo(float(value), t)
         elif address == "/live/song/get/is_playing" and number:
             self.set_playing(bool(value), t)
-        elif address in ("/live/song/get/current_song_time", "/live/song/beat") and number and not isinstance(value, bool):
+        elif address in ("/live/song/get/current_song_time", "/live/song/get/beat") and number and not isinstance(value, bool):
             self.set_position(float(value), t)
         elif address in ("/live/song/get/signature_numerator", "/live/song/get/signature_denominator") and number:
             self._metre[address.endswith("denominator")] = int(value)
-            self.set_metre(*self._metre)
+            with self._changed:
+                self.set_metre(*self._metre)
+                self._changed.notify_all()
