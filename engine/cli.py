@@ -77,6 +77,11 @@ def cmd_generate(args) -> int:
     """Pictures and/or a VA point -> .mid files (engine/generate.py)."""
     from engine.generate import generate_files
 
+    if args.key and args.key.strip().lower() == "live":  # Ableton Live 12's key (engine/daw/live_key.py)
+        from engine.daw.live_key import read_live_key
+
+        args.key, line = read_live_key()
+        print(f"moodroll: {line}", file=sys.stderr, flush=True)
     if args.slideshow or args.video:
         return cmd_slideshow(args)
     try:
@@ -166,7 +171,8 @@ def cmd_app(args) -> int:
 
 def _add_music_options(p: argparse.ArgumentParser) -> None:
     """The musical, sampling and model options shared by `generate` and `live`."""
-    p.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'")
+    p.add_argument("--key", help="lock a key/scale, e.g. 'C minor', 'D dorian', 'F# major'; 'live' = Ableton Live "
+                   "12's key via AbletonOSC (live: followed while playing, from the next bar)")
     p.add_argument("--time-signature", default="4/4", help="metre of every bar, e.g. 4/4, 3/4, 6/8 (default 4/4, "
                    "so bars line up with the DAW), or 'free' to let the model choose")
     p.add_argument("--seed", type=int)

@@ -105,7 +105,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
         try:
             options = StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
             sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
-            controls = MusicalControls(key=o.key, time_signature=o.time_signature)
+            controls = MusicalControls(key=None if _follows_live_key(o) else o.key, time_signature=o.time_signature)
             if o.valence is not None:
                 check_va(o.valence, o.arousal)
             rgb = load_image(o.image) if o.image is not None else None
@@ -170,6 +170,13 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
                 follower = _osc_follower(o)
                 cleanup.append(follower.close)
                 report(follower.status)
+            key_follow = _live_key(o, follower, report) if _follows_live_key(o) else None
+            if key_follow is not None:  # Live's key is the user's key lock, from the first bar
+                cleanup.append(key_follow.close)
+                with planner_lock:
+                    planner.user = replace(planner.user, key=key_follow.key)
+                    gen.set_controls(planner.retarget(*condition.va) if condition.va is not None
+                                     else replace(gen.controls, key=key_follow.key))
             if o.clock_in or o.follow == "midi":
                 port = None if o.clock_in in (True, False) else o.clock_in
                 clock_in = MidiInput(port, api=out.api, name=DEFAULT_CLOCK_IN_NAME)
@@ -182,12 +189,15 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
 
         stream = LiveStream(gen, gen.tokenizer, out, clock=follower, options=options, on_status=report)
         cleanup.append(stream.stop)
+        from engine.daw.live_control import LiveControl
+
+        control = LiveControl(stream, gen, out.full_name, planner=planner, lock=planner_lock)
+        if key_follow is not None:
+            key_follow.follow(control, report, applied=planner.user.key)
         if o.osc is not None:
-            from engine.daw.live_control import LiveControl
             from engine.daw.osc_server import OscControlServer
 
             try:
-                control = LiveControl(stream, gen, out.full_name, planner=planner, lock=planner_lock)
                 server = OscControlServer(control, o.osc_host, o.osc).start()
             except OSError as e:
                 raise LiveError(_first_line(e)) from None
@@ -250,6 +260,29 @@ def _osc_follower(o: LiveOptions):
         return ReaperFollower(o.follow_host, port, time_signature=o.time_signature).start()
     except (OSError, ValueError) as e:
         raise LiveError(_first_line(e)) from None
+
+
+def _follows_live_key(o: LiveOptions) -> bool:
+    from engine.daw.live_key import LIVE_KEY
+
+    return o.key is not None and o.key.strip().lower() == LIVE_KEY
+
+
+def _live_key(o: LiveOptions, follower, report):
+    """--key live: Live's key (engine/daw/live_key.py), asked on --follow live's connection if there
+    is one (AbletonOSC answers one port), waited for briefly; the automatic key if Live has none."""
+    from engine.daw.ableton import AbletonFollower, LiveBridgeError
+    from engine.daw.live_key import LiveKey
+
+    ours = o.follow in (None, "live")
+    try:
+        k = LiveKey(follower.client if isinstance(follower, AbletonFollower) else None,
+                    host=o.follow_host if ours else "127.0.0.1", port=o.follow_port if ours else None).start()
+    except LiveBridgeError as e:
+        raise LiveError(_first_line(e)) from None
+    k.wait(k.answer_s + 0.5)
+    report(k.line)
+    return k
 
 
 def _install_signal_handlers() -> dict:
