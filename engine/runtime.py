@@ -105,6 +105,12 @@ class Runtime:
             self._check_io()
         self._image_encoder = None
 
+    @property
+    def decoding_path(self) -> str:
+        """The decoding path by the bench's name: ``ort_fixed`` (format 2, the cache written in
+        place) or ``ort_kv`` (format 1, past/present copied every step)."""
+        return "ort_fixed" if self.fixed else "ort_kv"
+
     # -- sessions --------------------------------------------------------------------------
     def _providers(self) -> list:
         return [CUDA, CPU] if self.provider == CUDA else [CPU]

@@ -2,9 +2,9 @@
 
 Called by :func:`engine.bench.run.run_bench` (keys documented in docs/performance.md):
 
-* ``fixed_twin``: a format-1 bundle gets a format-2 twin of the same shapes (random weights:
-  speed does not depend on them), exported by ``training.export`` in a subprocess, so both cache
-  layouts are timed in one run (``tokens_per_s.ort_fixed``);
+* ``twin``: the bundle in the other cache format, same shapes, random weights (speed does not
+  depend on them), exported by ``training.export`` in a subprocess, so both cache layouts are
+  timed in one run (``tokens_per_s.ort_fixed`` and ``ort_kv``);
 * ``batched_numbers``: 16 streams as rows of one decoder call, raw decoder and
   :func:`engine.decoding.batch.generate_variations` end to end, with the FLOP fraction of peak;
 * ``larger_model``: a random d_model 512 / 6 layer / 8 head decoder, guided tokens/s at context
@@ -53,11 +53,12 @@ def shape_of(bundle: Bundle, d_ff: int | None) -> dict:
             "max_context": d.max_context, "reprime_keep": d.reprime_keep}
 
 
-def fixed_twin(bundle: Bundle, tmp: Path, d_ff: int | None) -> Bundle | dict:
-    """The bundle itself when it is format 2, else a format-2 random bundle of its shapes."""
-    if bundle.format == 2:
+def twin(bundle: Bundle, tmp: Path, fmt: int, d_ff: int | None = None) -> Bundle | dict:
+    """The bundle itself when it is format ``fmt``, else a random bundle of its shapes in that
+    format (so both cache layouts are timed in one run)."""
+    if bundle.format == fmt:
         return bundle
-    out = export_random(tmp / "fixed_twin", shape_of(bundle, d_ff), bundle.path)
+    out = export_random(tmp / f"twin_format{fmt}", shape_of(bundle, d_ff), bundle.path, fmt=fmt)
     return load_bundle(out) if isinstance(out, Path) else out
 
 

@@ -1,15 +1,26 @@
 """``moodroll bench``: decoding speed, latencies and timing on this machine, as one JSON object.
 
+* ``shipped``: which decoding path ``moodroll live`` (and the app) runs, by name: the shipped
+  bundle opened as :func:`engine.live.run_live` opens it (its format decides ``ort_fixed`` or
+  ``ort_kv``; :attr:`engine.runtime.Runtime.decoding_path`), with its tokens/s.
 * ``tokens_per_s``: decoder tokens per second at a context of 256 and 1024 tokens for
-  - ``ort_kv``: ONNX Runtime with the KV cache (what the engine runs; :mod:`engine.runtime`),
+  - ``ort_fixed``: ONNX Runtime with bundle format 2's fixed cache written in place,
+  - ``ort_kv``: ONNX Runtime with format 1's growing past/present cache,
   - ``torch_kv``: PyTorch eager with a KV cache, and
   - ``torch_rerun``: PyTorch re-running the whole prefix for every token (the paper's way).
-  The torch numbers come from ``training/bench_torch.py`` run as a subprocess, only when torch
-  is installed (the engine never imports it); all three use the same architecture, size and
-  thread count. ``ratios`` divides numbers measured in this one run.
+  The format the bundle lacks is timed on a random-weight *twin* of its shapes (speed does not
+  depend on the weights). The torch numbers come from ``training/bench_torch.py --serve``, a
+  subprocess (the engine never imports torch), only when torch is installed; all use the same
+  architecture, size and thread count.
+* Interleaved rounds (:mod:`engine.bench.interleave`): at each context every path times one
+  block per round, A B A B ..., at least 5 rounds; ``tokens_per_s`` is each path's median,
+  ``rounds`` the per-round numbers, and each entry of ``ratios`` the median of the per-round
+  quotients with its min-max, spread and ``noisy`` (spread > 20 %: the machine was too busy to
+  tell). ``noisy`` lists the ratios so flagged.
 * ``generator_tokens_per_s``: the full :meth:`MusicGenerator.next_token` (decode + masks +
-  sampling + musical state, re-primes included) over a long stream, and the time of one
-  re-prime prefill (``1 + reprime_keep`` tokens: the longest single step of a stream).
+  sampling + musical state, re-primes included), unguided and guided (w = 2) in alternating
+  rounds of a long stream (``guided/unguided`` the same way), and the time of one re-prime
+  prefill (``1 + reprime_keep`` tokens: the longest single step of a stream).
 * ``first_note_event_ms``: picture -> the generator's first note-on event, no port (the
   engine's share of ``first_note_ms``).
 * ``first_note_ms``, ``frame_to_va_ms``, ``timing_error_ms``: from :mod:`engine.bench.realtime`
@@ -17,10 +28,6 @@
 * ``decode_flops_fraction_of_peak``: FLOP/s of cached decoding at context 1024 (FLOPs counted
   from the bundle's shapes) over the best float32 matmul FLOP/s measured here (numpy, and
   ONNX Runtime when the ``onnx`` package is installed).
-
-Timings on a shared machine are noisy: compare ratios from one run only. ``ort_kv`` is the mean
-of two rounds taken before and after the torch subprocess (``ort_kv_rounds``), so a change of
-load during the run affects both sides of a ratio alike.
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engine.bench import interleave as bi
 from engine.bundle import Bundle, load_bundle
 from engine.paths import EXAMPLES, REPO_ROOT
 from engine.runtime import KVCache, Runtime
@@ -54,57 +62,84 @@ def machine() -> str:
     return f"{cpu}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
-def decode_rate(rt: Runtime, context: int, steps: int, repeats: int = 3, rows: int = 1,
-                guided: bool = False) -> float:
-    """Tokens/s of single-token cached steps after ``context`` cached tokens (best of ``repeats``).
+class DecodeRounds:
+    """Single-token cached steps after ``context`` cached tokens; each call times one block.
 
     ``rows`` streams step together (tokens/s counts every row's token); ``guided``: each stream
     is a conditioned + null pair (2 rows per stream, one token per pair), as guidance runs.
     Format 2 caches get a capacity of ``context + 1``: every step writes the same slot."""
-    cross = rt.cross_kv((5.0, 5.0), None)
-    b = 2 * rows if guided else rows
-    if guided:
-        cross = rt.stack_cross([cross] * rows + [rt.cross_kv(None, None)] * rows)
-    rng = np.random.default_rng(0)
-    cache = rt.empty_cache(b, capacity=context + 1) if rt.fixed else rt.empty_cache(b)
-    for start in range(0, context, 256):  # prefill in chunks (bounded attention matrices)
-        n = min(256, context - start)
-        rt.decode(np.tile(rng.integers(4, rt.vocab_size, n), (b, 1)), cache, cross)
-    best = 0.0
-    for _ in range(repeats):
+
+    def __init__(self, rt: Runtime, context: int, rows: int = 1, guided: bool = False):
+        self.rt, self.context, self.rows = rt, context, rows
+        self.b = 2 * rows if guided else rows
+        cross = rt.cross_kv((5.0, 5.0), None)
+        if guided:
+            cross = rt.stack_cross([cross] * rows + [rt.cross_kv(None, None)] * rows)
+        self.cross = cross
+        rng = np.random.default_rng(0)
+        self.cache = rt.empty_cache(self.b, capacity=context + 1) if rt.fixed else rt.empty_cache(self.b)
+        for start in range(0, context, 256):  # prefill in chunks (bounded attention matrices)
+            n = min(256, context - start)
+            rt.decode(np.tile(rng.integers(4, rt.vocab_size, n), (self.b, 1)), self.cache, self.cross)
+        self(2)  # warm up (first binding, first allocations)
+
+    def _step(self, i: int) -> None:
+        if self.rt.fixed:
+            self.cache.length = self.context  # context stays at `context` (the slot is overwritten)
+            step = self.cache
+        else:
+            step = KVCache(dict(self.cache.past), self.cache.length)
+        self.rt.decode(np.full((self.b, 1), 4 + i % 64), step, self.cross)
+
+    def __call__(self, steps: int) -> float:
         t = time.perf_counter()
         for i in range(steps):
-            if rt.fixed:
-                cache.length = context  # context stays at `context` (the slot is overwritten)
-                step = cache
-            else:
-                step = KVCache(dict(cache.past), cache.length)
-            rt.decode(np.full((b, 1), 4 + i % 64), step, cross)
-        best = max(best, rows * steps / (time.perf_counter() - t))
-    return best
+            self._step(i)
+        return self.rows * steps / (time.perf_counter() - t)
 
 
-def generator_rate(bundle: Bundle, device: str, threads: int, tokens: int) -> dict:
-    """MusicGenerator end to end, unguided (w = 1) and guided (w = 2, one batch-2 step per token)."""
-    from engine.generator import Condition, MusicGenerator
-    from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+def decode_rate(rt: Runtime, context: int, steps: int, repeats: int = 3, rows: int = 1,
+                guided: bool = False) -> float:
+    """Tokens/s of :class:`DecodeRounds` (best of ``repeats`` blocks of ``steps``)."""
+    r = DecodeRounds(rt, context, rows, guided)
+    return max(r(steps) for _ in range(repeats))
 
-    out = {}
-    for key, w in (("tokens_per_s", 1.0), ("guided_tokens_per_s", DEFAULT_GUIDANCE)):
-        gen = MusicGenerator(bundle, SamplingOptions(seed=0, guidance=w), condition=Condition(6.0, 6.0),
-                             device=device, threads=threads)
-        gen.generate(32)  # warm up
+
+class GeneratorRounds:
+    """:meth:`MusicGenerator.next_token` end to end on one long stream; each call times one block
+    of ``tokens`` tokens (re-primes included as they fall)."""
+
+    def __init__(self, bundle: Bundle, runtime: Runtime, guidance: float, seed: int = 0):
+        from engine.generator import Condition, MusicGenerator
+        from engine.sampling import SamplingOptions
+
+        self.gen = MusicGenerator(bundle, SamplingOptions(seed=seed, guidance=guidance),
+                                  condition=Condition(6.0, 6.0), runtime=runtime)
+        self.gen.generate(32)  # warm up
+
+    def __call__(self, tokens: int) -> float:
         t = time.perf_counter()
-        gen.generate(tokens)
-        out[key] = round(tokens / (time.perf_counter() - t), 1)
-        if w == 1.0:
-            out.update(tokens=tokens, reprimes=gen.n_reprimes)
-            ids = gen.context[:1 + bundle.decoder.reprime_keep]
-            ids += [4] * (1 + bundle.decoder.reprime_keep - len(ids))
-            prefill = min(_timed(lambda: gen.runtime.decode(ids, gen.runtime.empty_cache(), gen._cross))
-                          for _ in range(3))
-            out["reprime_prefill_ms"] = round(prefill * 1000.0, 1)
-    out["guided_over_unguided"] = round(out["guided_tokens_per_s"] / out["tokens_per_s"], 3)
+        self.gen.generate(tokens)
+        return tokens / (time.perf_counter() - t)
+
+
+def generator_rate(bundle: Bundle, runtime: Runtime, tokens: int, rounds: int) -> dict:
+    """Unguided (w = 1) and guided (w = 2, one batch-2 step per token) generators in alternating
+    rounds of ``tokens`` tokens; medians, per-round numbers and the guided/unguided ratio."""
+    from engine.sampling import DEFAULT_GUIDANCE
+
+    paths = {"tokens_per_s": GeneratorRounds(bundle, runtime, 1.0),
+             "guided_tokens_per_s": GeneratorRounds(bundle, runtime, DEFAULT_GUIDANCE)}
+    samples = bi.interleave({k: (lambda g=g: g(tokens)) for k, g in paths.items()}, rounds)
+    out = {k: bi.median_rate(v) for k, v in samples.items()}
+    gen = paths["tokens_per_s"].gen
+    out.update(tokens_per_round=tokens, rounds={k: [round(x, 1) for x in v] for k, v in samples.items()},
+               reprimes=gen.n_reprimes)
+    ids = gen.context[:1 + bundle.decoder.reprime_keep]
+    ids += [4] * (1 + bundle.decoder.reprime_keep - len(ids))
+    prefill = min(_timed(lambda: runtime.decode(ids, runtime.empty_cache(), gen._cross)) for _ in range(3))
+    out["reprime_prefill_ms"] = round(prefill * 1000.0, 1)
+    out["guided_over_unguided"] = bi.ratio_stats(samples["guided_tokens_per_s"], samples["tokens_per_s"])
     out["guidance"] = DEFAULT_GUIDANCE
     return out
 
@@ -173,17 +208,73 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def torch_rates(bundle: Bundle, steps: int, threads: int) -> dict:
-    """Run training/bench_torch.py in a subprocess (torch stays out of this process)."""
+class TorchWorker:
+    """``training.bench_torch --serve`` in a subprocess (torch stays out of this process): one
+    timed block of ``torch_kv`` or ``torch_rerun`` per :meth:`rate` call."""
+
+    def __init__(self, bundle: Bundle, threads: int):
+        cmd = [sys.executable, "-m", "training.bench_torch", "--serve", "--bundle", str(bundle.path),
+               "--threads", str(threads)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=REPO_ROOT)
+        self.info = self._answer()
+
+    def _answer(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            err = (self.proc.stderr.read().strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"training.bench_torch failed: {err}")
+        out = json.loads(line)
+        if "error" in out:
+            raise RuntimeError(f"training.bench_torch: {out['error']}")
+        return out
+
+    def rate(self, path: str, context: int, steps: int) -> float:
+        self.proc.stdin.write(json.dumps({"path": path, "context": context, "steps": steps}) + "\n")
+        self.proc.stdin.flush()
+        return float(self._answer()["tokens_per_s"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def torch_worker(bundle: Bundle, threads: int) -> TorchWorker | dict:
+    """A running :class:`TorchWorker`, or ``{"error": ...}`` (no torch, or it failed to start)."""
     if importlib.util.find_spec("torch") is None:
         return {"error": "torch is not installed (pip install moodroll[training])"}
-    cmd = [sys.executable, "-m", "training.bench_torch", "--bundle", str(bundle.path), "--steps", str(steps),
-           "--threads", str(threads), "--contexts", *map(str, CONTEXTS)]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=1800)
-    if r.returncode != 0:
-        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"training.bench_torch failed: {tail}"}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    try:
+        return TorchWorker(bundle, threads)
+    except (RuntimeError, OSError, ValueError) as e:
+        return {"error": str(e).splitlines()[0]}
+
+
+def shipped_runtime(bundle: Bundle, rt: Runtime, device: str, threads: int) -> tuple[Runtime, dict]:
+    """The runtime ``moodroll live`` would open (the shipped bundle, its default device and
+    threads) and a description of its decoding path; ``rt`` itself when it is that one."""
+    try:
+        from engine.live import LiveOptions
+        live = LiveOptions()
+        live_bundle, live_device = live.bundle, live.device
+    except ImportError:  # no MIDI library: the same defaults, read from nowhere else
+        live_bundle, live_device = None, "auto"
+    from engine.runtime import default_threads
+
+    ship = load_bundle(live_bundle)
+    same = (ship.path.resolve() == bundle.path.resolve() and device == live_device
+            and threads == default_threads())
+    srt = rt if same else Runtime(ship, device=live_device)
+    desc = {"path": srt.decoding_path, "bundle": str(ship.path), "format": ship.format,
+            "provider": srt.provider, "threads": srt.threads,
+            "what": ("bundle format 2: fixed-capacity K/V buffers written in place (engine/decoding/fixed_cache.py)"
+                     if srt.fixed else "bundle format 1: past/present K/V copied every step (engine/runtime.py)"),
+            "same_as_bench_bundle": same}
+    return srt, desc
 
 
 def _realtime(name: str, fn) -> dict | None:
@@ -216,60 +307,82 @@ def realtime_numbers(bundle: Bundle, device: str, threads: int, quick: bool) -> 
     }
 
 
+def _ratio_table(samples: dict, contexts) -> dict:
+    """``{"a/b@c": ratio_stats}`` for every pair the aims and docs read."""
+    pairs = [("shipped", "torch_kv"), ("ort_fixed", "torch_kv"), ("ort_kv", "torch_kv"), ("ort_fixed", "ort_kv"),
+             ("shipped", "torch_rerun"), ("ort_fixed", "torch_rerun"), ("ort_kv", "torch_rerun")]
+    out = {}
+    for a, b in pairs:
+        for c in map(str, contexts):
+            s = samples.get(c, {})
+            if a in s and b in s:
+                out[f"{a}/{b}@{c}"] = bi.ratio_stats(s[a], s[b])
+    return out
+
+
 def _decoding_numbers(result: dict, bundle: Bundle, rt: Runtime, tmp: Path, steps: int, skip, device: str,
                       threads: int, quick: bool) -> None:
     """Every decoding number of :func:`run_bench` into ``result``."""
     from engine.bench import extra as bx
 
-    rt_fixed = rt if rt.fixed else None
-    if not rt.fixed and not {"batched", "torch"} <= set(skip):  # the format-2 twin, exported before any timing
-        twin = bx.fixed_twin(bundle, tmp, None)
+    rounds = 2 if quick else bi.MIN_ROUNDS  # a smoke run's ratios are flagged noisy (too few rounds)
+    srt, result["shipped"] = shipped_runtime(bundle, rt, device, threads)
+    by_path = {rt.decoding_path: rt}
+    if not {"batched", "torch"} <= set(skip):  # the other cache format: a random twin, exported before any timing
+        twin = bx.twin(bundle, tmp, 1 if rt.fixed else 2)
         if isinstance(twin, Bundle):
-            rt_fixed = Runtime(twin, device=device, threads=threads)
+            t_rt = Runtime(twin, device=device, threads=threads)
+            by_path[t_rt.decoding_path] = t_rt
         else:
-            result["tokens_per_s"]["ort_fixed"] = twin
-    rates = {"ort_kv": rt} | ({"ort_fixed": rt_fixed} if rt_fixed is not None and rt_fixed is not rt else {})
-    before = {k: {str(c): decode_rate(r, c, steps) for c in CONTEXTS} for k, r in rates.items()}
-    tr: dict = {}
-    if "torch" not in skip:
-        tr = torch_rates(bundle, steps=steps, threads=threads)
-        for k in ("torch_kv", "torch_rerun"):
-            result["tokens_per_s"][k] = tr.get(k) or {"error": tr.get("error", "missing")}
-        if "torch" in tr:
-            result["torch_version"] = tr["torch"]
-    # ORT again after torch: the machine's load drifts, so its number is the mean of two rounds
-    # that bracket the torch run in time (both rounds are reported)
-    after = {k: {str(c): decode_rate(r, c, steps) for c in CONTEXTS} for k, r in rates.items()} if tr else before
-    result["ort_kv_rounds"] = {c: [round(before["ort_kv"][c], 1), round(after["ort_kv"][c], 1)] for c in before["ort_kv"]}
-    mean = {k: {c: round((before[k][c] + after[k][c]) / 2, 1) for c in before[k]} for k in rates}
-    if "ort_fixed" in rates:
-        result["ort_fixed_rounds"] = {c: [round(before["ort_fixed"][c], 1), round(after["ort_fixed"][c], 1)]
-                                      for c in before["ort_fixed"]}
-    elif rt.fixed:
-        mean["ort_fixed"] = mean["ort_kv"]  # the bundle itself is format 2
-    result["tokens_per_s"] = {**mean, **{k: v for k, v in result["tokens_per_s"].items() if k not in mean}}
+            result["tokens_per_s"]["ort_kv" if rt.fixed else "ort_fixed"] = twin
+    worker = torch_worker(bundle, threads) if "torch" not in skip else None
+    if isinstance(worker, dict):
+        result["tokens_per_s"]["torch_kv"] = result["tokens_per_s"]["torch_rerun"] = worker
+        worker = None
+    elif worker is not None:
+        result["torch_version"] = worker.info["torch"]
+    samples: dict = {}
+    try:
+        for c in CONTEXTS:
+            paths = {name: (lambda r=DecodeRounds(r, c): r(steps)) for name, r in by_path.items()}
+            if srt is not rt:  # live's runtime differs from the bench's (another --bundle/--threads/--device)
+                paths["shipped"] = lambda r=DecodeRounds(srt, c): r(steps)
+            if worker is not None:
+                paths["torch_kv"] = lambda c=c: worker.rate("torch_kv", c, steps)
+                paths["torch_rerun"] = lambda c=c: worker.rate("torch_rerun", c, max(2, steps // 20))
+            samples[str(c)] = bi.interleave(paths, rounds)
+            if srt is rt:
+                samples[str(c)]["shipped"] = samples[str(c)][rt.decoding_path]  # the same measurement, named
+    finally:
+        if worker is not None:
+            d_ff = worker.info.get("d_ff")
+            worker.close()
+        else:
+            d_ff = None
     tps = result["tokens_per_s"]
-    ratios = {}
-    for mine in ("ort_kv", "ort_fixed"):
-        for other in ("torch_kv", "torch_rerun"):
-            for c in map(str, CONTEXTS):
-                o, m = tps.get(other, {}), tps.get(mine, {})
-                if isinstance(o, dict) and isinstance(o.get(c), (int, float)) and o[c] > 0 and isinstance(m.get(c), float):
-                    ratios[f"{mine}/{other}@{c}"] = round(m[c] / o[c], 2)
-    result["ratios"] = ratios
+    for c, per in samples.items():
+        for name, v in per.items():
+            tps.setdefault(name, {})[c] = bi.median_rate(v, 2 if name == "torch_rerun" else 1)
+    result["shipped"]["tokens_per_s"] = tps.get("shipped")
+    result["rounds"] = {c: {k: [round(x, 1) for x in v] for k, v in per.items()} for c, per in samples.items()}
+    ratios = _ratio_table(samples, CONTEXTS)
     result["first_note_event_ms"] = first_note_event_ms(bundle, device, threads)
-    result["generator_tokens_per_s"] = generator_rate(bundle, device, threads, 300 if quick else 3000)
-    ratios["guided/unguided"] = result["generator_tokens_per_s"]["guided_over_unguided"]
+    gen = generator_rate(bundle, rt, 300 if quick else 640, rounds)
+    result["generator_tokens_per_s"] = gen
+    ratios["guided/unguided"] = gen["guided_over_unguided"]
+    result["ratios"] = ratios
+    result["noisy"] = bi.noisy_ratios(ratios)
     peak = matmul_peak_flops() if "flops" not in skip else None
-    if peak:
-        flops = decode_flops_per_token(bundle, 1024, tr.get("d_ff")) * tps["ort_kv"]["1024"]
+    if peak and isinstance(tps.get(rt.decoding_path), dict):
+        flops = decode_flops_per_token(bundle, 1024, d_ff) * tps[rt.decoding_path]["1024"]
         result["decode_gflops"] = round(flops / 1e9, 3)
         result["matmul_peak_gflops"] = {k: round(v / 1e9, 2) for k, v in peak.items()}
         result["decode_flops_fraction_of_peak"] = round(flops / max(peak.values()), 5)
+    rt_fixed = by_path.get("ort_fixed")
     if "batched" not in skip:
         result["batched_tokens_per_s"] = (
             bx.batched_numbers(rt_fixed, 16, 256, steps, max(peak.values()) if peak else None,
-                               lambda b, c: decode_flops_per_token(b, c, tr.get("d_ff")), quick)
+                               lambda b, c: decode_flops_per_token(b, c, d_ff), quick)
             if rt_fixed is not None else {"error": "no format-2 bundle (needs torch to export the twin)"})
     if "int8" not in skip:
         result["int8"] = bx.int8_numbers(rt, tmp / "int8", steps) if not quick else {"skipped": "--quick"}
