@@ -184,3 +184,55 @@ def test_stream_follows_live(jack_server, live):
         print(f"\nlive follow: {measured}")
     finally:
         follower.close()
+
+
+def test_the_host_runs_abletonosc_on_its_clock(abletonosc):
+    """Live's main thread on a virtual clock, in this process: AbletonOSC reads its socket at its
+    100-ms tick (schedule_message) and answers then; while playing, current_song_time advances
+    at the tempo and its listener reports it at every frame, exactly."""
+    import socket
+
+    from engine.daw.oscio import build, parse
+    from tests.live_host.host import LiveHost
+
+    now = [100.0]
+    me = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    me.bind(("127.0.0.1", 0))
+    me.settimeout(5)
+    host = LiveHost(abletonosc, free_port(), me.getsockname()[1], clock=lambda: now[0])
+    try:
+        def got():
+            msgs = []
+            me.setblocking(False)
+            try:
+                while True:
+                    msgs += parse(me.recv(65536))
+            except BlockingIOError:
+                pass
+            me.settimeout(5)
+            return msgs
+
+        host.step(100.0)
+        assert ("/live/startup", []) in got()  # AbletonOSC says it is up, as it loads
+        to = ("127.0.0.1", host.osc_server._local_addr[1])
+        me.sendto(build("/live/song/start_listen/current_song_time"), to)
+        me.sendto(build("/live/test"), to)
+        host.step(100.05)
+        assert got() == []  # not yet: AbletonOSC reads at its tick
+        host.step(100.1)
+        assert got() == [("/live/song/get/current_song_time", [0.0]), ("/live/test", ["ok"])]
+        host.do("tempo", bpm=90.0)
+        host.do("play", beat=8.0)
+        assert ("/live/song/get/current_song_time", [8.0]) in got()  # the locate, at once
+        for k in range(1, 5):
+            now[0] = 100.1 + k * 0.05
+            host.step(now[0])
+            (address, (beat,)), = [m for m in got() if m[0].endswith("current_song_time")]
+            assert beat == pytest.approx(8.0 + k * 0.05 * 1.5, abs=1e-6)  # (OSC floats are 32-bit)
+        host.do("stop")
+        now[0] += 1.0
+        host.step(now[0])
+        assert [m for m in got() if m[0].endswith("current_song_time")] == []  # stopped: it stays put
+    finally:
+        host.close()
+        me.close()
