@@ -191,3 +191,21 @@ def test_live_follows_live_s_key_from_a_bar_line(jack_server, live, random_bundl
     assert all(pc in c for b, pc in notes if b < first_new)
     assert all(pc in fs for b, pc in notes if b >= first_new)
     assert any(b < first_new for b, _ in notes) and sum(b >= first_new for b, _ in notes) >= 5
+
+
+def test_send_to_live_while_following_its_key(live):
+    """One process, one AbletonOSC reply port: the key follower and Send to Live share the connection."""
+    from engine.daw.ableton import send_take
+    from engine.paths import EXAMPLES
+
+    got: queue.SimpleQueue = queue.SimpleQueue()
+    k = LiveKey(port=live.port, reply_port=live.reply_port, on_change=lambda key, line: got.put(key)).start()
+    try:
+        assert got.get(timeout=10) == "C major"
+        line = send_take(EXAMPLES / "example.mid", port=live.port, reply_port=live.reply_port)
+        assert "track 1, slot 1" in line and (0, 0) in live.clips()
+        live.set_key(4, "Minor")
+        while got.get(timeout=10) != "E minor":
+            pass
+    finally:
+        k.close()

@@ -82,9 +82,33 @@ class AbletonOSCClient:
             raise LiveBridgeError(f"{e} (AbletonOSC always answers on {REPLY_PORT}: is another "
                                   "AbletonOSC client running, e.g. moodroll live --follow live?)") from None
         self.reply_port = self.socket.port
+        self._users, self._key = 1, None
         self.socket.start()
 
+    @classmethod
+    def open(cls, host: str = LOOPBACK, port: int | None = None, reply_port: int | None = None,
+             timeout: float = 2.0) -> "AbletonOSCClient":
+        """The client for ``host:port`` answering on ``reply_port``, shared in this process:
+        AbletonOSC answers one reply port only, so the take sender and the transport and key
+        followers use one socket. Each ``open`` wants its ``close``; the last closes the socket."""
+        key = (host, LIVE_PORT if port is None else int(port), REPLY_PORT if reply_port is None else int(reply_port))
+        with _SHARED_LOCK:
+            client = _SHARED.get(key)
+            if client is not None:
+                client._users += 1
+                return client
+            client = cls(host, key[1], key[2], timeout)
+            client._key = key
+            _SHARED[key] = client
+            return client
+
     def close(self) -> None:
+        with _SHARED_LOCK:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if self._key is not None and _SHARED.get(self._key) is self:
+                del _SHARED[self._key]
         self.socket.close()
 
     def __enter__(self):
@@ -148,6 +172,10 @@ class AbletonOSCClient:
             fn(address, args, sender, t)
 
 
+_SHARED: dict = {}  # (host, port, reply port) -> the shared AbletonOSCClient (AbletonOSCClient.open)
+_SHARED_LOCK = threading.Lock()
+
+
 class _Refused:
     def __init__(self, line: str):
         self.line = line
@@ -173,17 +201,18 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
     take = read_take(path)
     if (track is not None and track < 0) or (slot is not None and slot < 0):
         raise LiveBridgeError("track and slot numbers start at 1")
-    with AbletonOSCClient(host, port, reply_port, timeout) as live:
-        live.request("/live/test")
-        n_tracks = int(live.request("/live/song/get/num_tracks")[-1])
+    with AbletonOSCClient.open(host, port, reply_port, timeout) as live:
+        errors = len(live.errors)  # (the connection may be shared: only the errors from here on are ours)
+        live.request("/live/test", timeout=timeout)
+        n_tracks = int(live.request("/live/song/get/num_tracks", timeout=timeout)[-1])
         if track is None:
             # (AbletonOSC versions that index song.tracks only fail on the master / a return track:
             # a /live/error line and no answer; later ones answer len(tracks) for the master)
             master = LiveBridgeError("Live's selected track is the master or a return track: select a MIDI track")
             try:
-                track = int(live.request("/live/view/get/selected_track")[-1])
+                track = int(live.request("/live/view/get/selected_track", timeout=timeout)[-1])
             except LiveBridgeError:
-                if live.errors:
+                if live.errors[errors:]:
                     raise master from None
                 raise
             if track >= n_tracks:
@@ -191,22 +220,23 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
         if track >= n_tracks:
             raise LiveBridgeError(f"the Live set has {n_tracks} tracks; there is no track {track + 1}")
         try:
-            midi = live.request("/live/track/get/has_midi_input", track, want=lambda a: len(a) >= 2 and a[0] == track)[1]
+            midi = live.request("/live/track/get/has_midi_input", track, want=lambda a: len(a) >= 2 and a[0] == track,
+                                timeout=timeout)[1]
         except LiveBridgeError:
             midi = True  # (an AbletonOSC without it: creating the clip will tell)
-            live.errors.clear()
+            errors = len(live.errors)
         if not midi:
             raise LiveBridgeError(f"track {track + 1} is an audio track: select a MIDI track (or choose one with --track)")
-        n_scenes = int(live.request("/live/song/get/num_scenes")[-1])
+        n_scenes = int(live.request("/live/song/get/num_scenes", timeout=timeout)[-1])
 
         def at(s: int):  # picks the answer about clip slot (track, s) from the getters' answers
             return lambda a: len(a) >= 3 and a[0] == track and a[1] == s
 
         def has_clip(s: int) -> bool:
-            return bool(live.request("/live/clip_slot/get/has_clip", track, s, want=at(s))[2])
+            return bool(live.request("/live/clip_slot/get/has_clip", track, s, want=at(s), timeout=timeout)[2])
 
         if slot is None:
-            first = min(int(live.request("/live/view/get/selected_scene")[-1]), n_scenes - 1)
+            first = min(int(live.request("/live/view/get/selected_scene", timeout=timeout)[-1]), n_scenes - 1)
             slot = next((s for s in range(first, n_scenes) if not has_clip(s)), None)
             if slot is None:
                 raise LiveBridgeError(f"track {track + 1} has no empty slot from scene {first + 1} down: "
@@ -227,15 +257,15 @@ def send_take(path, track: int | None = None, slot: int | None = None, host: str
         live.send("/live/clip/set/name", track, slot, take.name)
         # AbletonOSC handles messages in order: these answers come after everything above.
         try:
-            name = live.request("/live/clip/get/name", track, slot, want=here)[2]
-            length = float(live.request("/live/clip/get/length", track, slot, want=here)[2])
+            name = live.request("/live/clip/get/name", track, slot, want=here, timeout=timeout)[2]
+            length = float(live.request("/live/clip/get/length", track, slot, want=here, timeout=timeout)[2])
         except LiveBridgeError:
-            if live.errors:
-                raise LiveBridgeError(f"Live refused: {live.errors[0]}") from None
+            if live.errors[errors:]:
+                raise LiveBridgeError(f"Live refused: {live.errors[errors]}") from None
             raise LiveBridgeError(f"Live made no clip in track {track + 1}, slot {slot + 1} "
                                   "(is it a MIDI track?)") from None
-        if live.errors:
-            raise LiveBridgeError(f"Live refused: {live.errors[0]}")
+        if live.errors[errors:]:
+            raise LiveBridgeError(f"Live refused: {live.errors[errors]}")
         if name != take.name or abs(length - take.length) > 1e-6:
             raise LiveBridgeError(f"Live did not take the clip (it reports {name!r}, {length:g} beats)")
     return (f"sent {take.path.name} to Live: track {track + 1}, slot {slot + 1}, {len(take.notes)} notes, "
@@ -261,7 +291,9 @@ class AbletonFollower(OscTransport):
         self._heard = False
         self._asked_at = -1e9
         self._metre = [4, 4]
-        self.client = AbletonOSCClient(host, port, reply_port, on_message=self._on_live, on_tick=self._tick)
+        self.client = AbletonOSCClient.open(host, port, reply_port)
+        self.client.listeners.append(self._on_live)
+        self.client.tickers.append(self._tick)
         self.status = f"waiting for Live (AbletonOSC at {host}:{self.client.live[1]}): press play in Live"
 
     def start(self) -> "AbletonFollower":
@@ -271,6 +303,8 @@ class AbletonFollower(OscTransport):
     def close(self) -> None:
         for p in LISTEN:
             self.client.socket.send(f"/live/song/stop_listen/{p}", [], self.client.live)
+        self.client.listeners.remove(self._on_live)
+        self.client.tickers.remove(self._tick)
         self.client.close()
 
     def _listen(self) -> None:

@@ -64,15 +64,16 @@ def key_from_live(root_note, scale_name) -> tuple[str | None, str]:
 class LiveKey:
     """Asks Live for its key and follows it (see the module docstring).
 
-    ``client``: an :class:`AbletonOSCClient` to share (``--follow live`` has one: AbletonOSC
-    answers one reply port); None: its own on ``host``/``port``/``reply_port``. ``on_change``
+    ``client``: an :class:`AbletonOSCClient` to use; None: the shared one for
+    ``host``/``port``/``reply_port`` (:meth:`AbletonOSCClient.open`: AbletonOSC answers one
+    reply port, which the transport follower and Send to Live use too). ``on_change``
     runs on the client's socket thread. After ``answer_s`` without an answer it says so once
     (``line``; ``outcome`` is set) and keeps asking every ``retry_s``: Live may start later."""
 
     def __init__(self, client: AbletonOSCClient | None = None, host: str = LOOPBACK, port: int | None = None,
                  reply_port: int | None = None, on_change=None, answer_s: float = 2.0, retry_s: float = 2.0):
         self._own = client is None
-        self.client = AbletonOSCClient(host, port, reply_port) if client is None else client
+        self.client = AbletonOSCClient.open(host, port, reply_port) if client is None else client
         self.on_change, self.answer_s, self.retry_s = on_change, answer_s, retry_s
         self.root = self.scale = None
         self.key: str | None = None
