@@ -18,9 +18,11 @@ from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QGridLayout
                              QSpinBox, QWidget)
 
 from engine.controls import SCALES, MusicalControls, parse_key
+from engine.daw.live_key import LIVE_KEY
 from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
 AUTO_KEY = "Auto (from emotion)"
+FOLLOW_LIVE = "Follow Live"  # the key of Ableton Live 12's set, over AbletonOSC (engine/daw/live_key.py)
 DEBOUNCE_MS = 150
 SHARP_TONICS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]  # minor-flavoured spellings
 FLAT_TONICS = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -105,6 +107,7 @@ class ControlsPanel(QWidget):
     """Key lock, emotion strength, variation, density, polyphony, range, tempo, seed."""
 
     changed = pyqtSignal()
+    liveKeySaid = pyqtSignal(object, str)  # (key or None, line): from the AbletonOSC thread to this one
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -113,8 +116,14 @@ class ControlsPanel(QWidget):
         self._quiet = 0  # > 0 while values are set by code (no ``changed``)
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self._emit_changed)
 
+        self._live_box: list = []  # the LiveKey follower while "Follow Live" is chosen
+        self._live_key: str | None = None  # the key Live said last (None: the mood picks it)
         self.keyCombo = QComboBox(objectName="keyCombo")
         self.keyCombo.addItem(AUTO_KEY, None)
+        self.keyCombo.addItem(FOLLOW_LIVE, LIVE_KEY)
+        self.keyCombo.setItemData(1, "The key of the Live set (Live 12, through AbletonOSC), followed while "
+                                     "playing", Qt.ItemDataRole.ToolTipRole)
+        self.keyCombo.insertSeparator(self.keyCombo.count())
         names = key_names()
         for i, name in enumerate(names):
             if i == 24:
@@ -166,6 +175,15 @@ class ControlsPanel(QWidget):
         self.errorLabel.setWordWrap(True)
         self.errorLabel.setStyleSheet("color: #e0555f;")
         self.errorLabel.hide()
+        self.liveLabel = QLabel(objectName="dim")
+        self.liveLabel.setWordWrap(True)
+        self.liveLabel.setStyleSheet("font-size: 8pt;")
+        self.liveLabel.hide()
+        self.liveKeySaid.connect(self._live_said)
+        self.keyCombo.currentIndexChanged.connect(self._key_chosen)
+        self._live_client = None  # the AbletonOSC connection, opened the first time Follow Live is chosen
+        self.destroyed.connect(lambda *_a, box=self._live_box: [k.close() for k in box])
+        self.destroyed.connect(lambda *_a: self._live_client is not None and self._live_client.close())
 
         for box in (self.polyphony, self.low, self.high, self.tempo):  # value fields: type, scroll or arrow keys
             box.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
@@ -226,6 +244,7 @@ class ControlsPanel(QWidget):
             g.addWidget(label(rt, buddy), r, 2)
             g.addWidget(rw, r, 3)
         g.addWidget(self.errorLabel, len(left), 0, 1, 4)
+        g.addWidget(self.liveLabel, len(left) + 1, 0, 1, 4, Qt.AlignmentFlag.AlignTop)
         hint = QLabel("Changes are heard from the next bar; the takes keep what was played.", objectName="dim")
         hint.setStyleSheet("font-size: 8pt;")
         hint.setWordWrap(True)
@@ -237,7 +256,58 @@ class ControlsPanel(QWidget):
 
     # -- values -------------------------------------------------------------------------------
     def key(self) -> str | None:
-        return self.keyCombo.currentData()
+        """The key lock: the chosen key, Live's while following Live, None for the mood's."""
+        data = self.keyCombo.currentData()
+        return self._live_key if data == LIVE_KEY else data
+
+    @property
+    def following_live(self) -> bool:
+        return self.keyCombo.currentData() == LIVE_KEY
+
+    # -- Follow Live (answers arrive on the AbletonOSC client's thread; nothing here waits) -------
+    def _key_chosen(self, *_a) -> None:
+        if self.following_live and not self._live_box:
+            from engine.daw.ableton import LiveBridgeError
+            from engine.daw.live_key import LiveKey
+
+            from engine.daw.ableton import AbletonOSCClient
+
+            self._live_key = None
+            try:  # binds a UDP port and sends two requests: nothing waits for Live
+                if self._live_client is None:  # kept while the panel lives: choosing again needs no new port
+                    self._live_client = AbletonOSCClient.open()
+                self._live_box.append(LiveKey(self._live_client, on_change=self.liveKeySaid.emit).start())
+            except LiveBridgeError as e:
+                self._show_live(f"cannot follow Live's key: {e}".splitlines()[0])
+                return
+            self._show_live("asking Live for its key…")
+        elif not self.following_live and self._live_box:
+            self.stop_following_live()
+
+    def stop_following_live(self) -> None:
+        """Close the Live key follower (on a helper thread: closing joins its socket thread)."""
+        import threading
+
+        while self._live_box:
+            threading.Thread(target=self._live_box.pop().close, daemon=True).start()
+        self._live_key = None
+        self.liveLabel.hide()
+        self.keyCombo.setItemText(1, FOLLOW_LIVE)
+
+    def _live_said(self, key, line: str) -> None:
+        if not self.following_live:
+            return
+        self._live_key = key
+        self.keyCombo.setItemText(1, f"{FOLLOW_LIVE}: {key}" if key else f"{FOLLOW_LIVE} (auto)")
+        self._show_live(line)
+        if self._validate():
+            self._debounce.stop()
+            self._emit_changed()  # heard from the next bar, like any key change
+
+    def _show_live(self, line: str) -> None:
+        self.liveLabel.setText(line)
+        self.liveLabel.setToolTip(line)
+        self.liveLabel.show()
 
     def tempo_bpm(self) -> float | None:
         """The locked tempo, or None (the model's suggestion, or the DAW's when synced)."""
@@ -321,7 +391,7 @@ class ControlsPanel(QWidget):
 
     # -- settings -----------------------------------------------------------------------------
     def values(self) -> dict:
-        return dict(key=self.key(), guidance=self.strength.value() / 10, temperature=self.variation.value() / 10,
+        return dict(key=self.keyCombo.currentData(), guidance=self.strength.value() / 10, temperature=self.variation.value() / 10,
                     density=self.density.value() / 2, polyphony=self.polyphony.value(), low=self.low.value(),
                     high=self.high.value(), bpm=self.tempo.value(), tempo_lock=self.tempoLock.isChecked(),
                     seed=self._seed)
@@ -362,7 +432,8 @@ class ControlsPanel(QWidget):
                 continue
             try:
                 if k == "key":
-                    v[k] = parse_key(str(raw)) and str(raw) if self.keyCombo.findData(str(raw)) >= 0 else None
+                    v[k] = LIVE_KEY if str(raw) == LIVE_KEY else (
+                        parse_key(str(raw)) and str(raw) if self.keyCombo.findData(str(raw)) >= 0 else None)
                 elif k == "tempo_lock":
                     v[k] = raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
                 elif k == "seed":

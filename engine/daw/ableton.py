@@ -82,7 +82,7 @@ class AbletonOSCClient:
             raise LiveBridgeError(f"{e} (AbletonOSC always answers on {REPLY_PORT}: is another "
                                   "AbletonOSC client running, e.g. moodroll live --follow live?)") from None
         self.reply_port = self.socket.port
-        self._users, self._key = 1, None
+        self._users, self._key, self._closed = 1, None, threading.Event()
         self.socket.start()
 
     @classmethod
@@ -94,9 +94,12 @@ class AbletonOSCClient:
         key = (host, LIVE_PORT if port is None else int(port), REPLY_PORT if reply_port is None else int(reply_port))
         with _SHARED_LOCK:
             client = _SHARED.get(key)
-            if client is not None:
+            if client is not None and client._users > 0:
                 client._users += 1
                 return client
+        if client is not None:  # the last user is closing it: its port is free once it has
+            client._closed.wait(2.0)
+        with _SHARED_LOCK:
             client = cls(host, key[1], key[2], timeout)
             client._key = key
             _SHARED[key] = client
@@ -107,9 +110,11 @@ class AbletonOSCClient:
             self._users -= 1
             if self._users > 0:
                 return
+        self.socket.close()
+        with _SHARED_LOCK:
             if self._key is not None and _SHARED.get(self._key) is self:
                 del _SHARED[self._key]
-        self.socket.close()
+        self._closed.set()
 
     def __enter__(self):
         return self
