@@ -20,8 +20,9 @@ import threading
 import time
 
 from engine.controls import MAJOR_NAMES, SCALES, parse_key
-from engine.daw.ableton import AbletonOSCClient, LiveBridgeError, refusal
 from engine.daw.oscio import LOOPBACK
+
+# (engine.daw.ableton is imported when a LiveKey is made: the app's Key menu imports this module at start-up)
 
 LIVE_KEY = "live"  # the --key value (and the app's menu entry's data) that follows Live
 
@@ -70,8 +71,10 @@ class LiveKey:
     runs on the client's socket thread. After ``answer_s`` without an answer it says so once
     (``line``; ``outcome`` is set) and keeps asking every ``retry_s``: Live may start later."""
 
-    def __init__(self, client: AbletonOSCClient | None = None, host: str = LOOPBACK, port: int | None = None,
+    def __init__(self, client=None, host: str = LOOPBACK, port: int | None = None,
                  reply_port: int | None = None, on_change=None, answer_s: float = 2.0, retry_s: float = 2.0):
+        from engine.daw.ableton import AbletonOSCClient
+
         self._own = client is None
         self.client = AbletonOSCClient.open(host, port, reply_port) if client is None else client
         self.on_change, self.answer_s, self.retry_s = on_change, answer_s, retry_s
@@ -152,6 +155,8 @@ class LiveKey:
             self._ask()
             return
         elif address == "/live/error" and not self.known and not self.refused:
+            from engine.daw.ableton import refusal
+
             line = refusal(args)
             if "root_note" in line or "scale_name" in line:
                 self.refused = True
@@ -176,6 +181,8 @@ class LiveKey:
 def read_live_key(host: str = LOOPBACK, port: int | None = None, reply_port: int | None = None,
                   timeout: float = 2.0) -> tuple[str | None, str]:
     """Live's key once (``moodroll generate --key live``): (key or None, one line)."""
+    from engine.daw.ableton import LiveBridgeError
+
     try:
         k = LiveKey(host=host, port=port, reply_port=reply_port, answer_s=timeout).start()
     except LiveBridgeError as e:
