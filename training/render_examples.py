@@ -78,8 +78,9 @@ def render(midi: Path, ogg: Path, sf: str, quality: int = 2) -> dict:
         subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", "44100", "-F", str(wav), sf, str(midi)],
                        check=True, capture_output=True)
         raw = sox_stats(wav)
-        subprocess.run(["sox", str(wav), "-C", str(quality), "-r", "32000", "-c", "1", str(ogg), "silence", "1", "0.01", "0.1%",
-                        "reverse", "silence", "1", "0.01", "0.1%", "reverse", "pad", "0", "1.0", "norm", "-1"], check=True)
+        subprocess.run(["sox", str(wav), "-C", str(quality), str(ogg), "silence", "1", "0.01", "0.1%", "reverse", "silence",
+                        "1", "0.01", "0.1%", "reverse", "pad", "0", "1.0", "remix", "-", "rate", "32k", "norm", "-1"],
+                       check=True)
     return {"raw": raw, "ogg": sox_stats(ogg)}
 
 
