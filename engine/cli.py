@@ -101,7 +101,11 @@ def cmd_generate(args) -> int:
 
 def cmd_bench(args) -> int:
     """Decoding speed, latencies and timing (engine/bench/run.py); one JSON object."""
-    from engine.bench.run import run_bench
+    try:
+        from engine.bench.run import run_bench
+    except ImportError:  # the installed program leaves the measuring harness out (docs/install.md)
+        raise UserError("moodroll bench is not part of the installed program; run it from a source "
+                        "checkout (docs/performance.md)") from None
 
     try:
         result = run_bench(bundle=args.bundle, quick=args.quick, skip=set(args.skip or ()), device=args.device,

@@ -238,7 +238,9 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
                 report(f"capture: {e}")
         if stream.error is not None:
             raise LiveError(f"stopped by an error: {_first_line(stream.error)}")
-        report(f"{stream.notes_sent} notes played" + (f", {stream.notes_skipped} skipped (late)" if stream.notes_skipped else ""))
+        report(f"{stream.notes_sent - stream.notes_failed} of {stream.notes_planned} notes played"
+               + (f", {stream.notes_skipped} skipped (late)" if stream.notes_skipped else "")
+               + (f", {stream.notes_failed} refused by the port" if stream.notes_failed else ""))
         return 0
     finally:
         for close in reversed(cleanup):

@@ -81,6 +81,8 @@ class Playback:
                         sleep(0.002)
                         continue
                     if follower is None:
+                        if self.follow_model_tempo:  # bar 1 at the model's tempo, not default_bpm
+                            self._tempo_from(heap, resume_at)
                         self.clock.start(now + opt.preroll_s, resume_at)
                         offset = 0.0
                         if clock_out:
@@ -151,18 +153,27 @@ class Playback:
                     break
                 kind = ev.kind
                 if kind == NOTE_ON:
-                    if beat < skip_before or (late > opt.late_s and follower is not None):
+                    if beat < skip_before:
+                        continue  # before a restart's beat: not part of the music asked for
+                    self.notes_planned += 1
+                    if late > opt.warn_late_s:
+                        self._late_note(late)
+                    if late > opt.late_s and follower is not None:
                         self.notes_skipped += 1
                         continue
                     pitch = ev.pitch
                     if pitch in owner:  # the same key again while sounding: release it first
                         out.note_off(pitch, ch)
                     owner[pitch] = beat
-                    out.note_on(pitch, ev.velocity, ch)
                     self.notes_sent += 1
                     if late * 1000.0 > self.max_late_ms:
                         self.max_late_ms = late * 1000.0
-                    self.timeline.append((beat, due, sent_at, pitch))
+                    if out.note_on(pitch, ev.velocity, ch):
+                        self.timeline.append((beat, due, sent_at, pitch))  # handed to the port
+                    else:  # the port is gone or reconnecting
+                        self.notes_failed += 1
+                        if self.notes_failed == 1 or self.notes_failed % 100 == 0:
+                            self._set_status(self._playing_status())
                     self.played_notes.append((beat, pitch, ev.velocity, ev.value))
                 elif kind == NOTE_OFF:
                     if owner.get(ev.pitch) == ev.value:  # only the note that still holds the key
@@ -206,11 +217,29 @@ class Playback:
         return beat
 
     def _ready_from(self, beat: float, heap: list) -> bool:
-        """Is enough music decoded to start playing at ``beat``? A note-on at or after it (in
-        ``heap``, the playback thread's events), ``start_beats`` of music, or the end."""
-        if self._decoder_done or self.horizon >= beat + self.options.start_beats:
+        """Is enough music decoded to start playing at ``beat``? The first start waits for
+        ``start_bars`` of decoded music (the model's prefill and warm-up happen before the clock
+        runs, so bar 1 is never late); a restart, for a note-on at or after ``beat`` (in
+        ``heap``, the playback thread's events) or ``start_beats`` of music; either, for the end."""
+        opt = self.options
+        if self._decoder_done:
+            return True
+        if self.notes_planned == 0 and not self.played_bars:  # nothing played yet
+            return self.horizon >= beat + opt.start_bars * self.beats_per_bar
+        if self.horizon >= beat + opt.start_beats:
             return True
         return any(e[3] is not None and e[3].kind == NOTE_ON and e[0] >= beat for e in heap)
+
+    def _tempo_from(self, heap: list, beat: float) -> None:
+        """Set the clock to the last tempo event at or before ``beat`` (decoded, not yet
+        played): the first bar then starts at the model's tempo, and the status says it."""
+        tempi = [(e[0], e[2], e[3].value) for e in heap
+                 if e[3] is not None and e[3].kind == TEMPO and e[0] <= beat + 1e-9]
+        if tempi:
+            try:
+                self.clock.set_tempo(max(tempi)[2], beat)
+            except ValueError:
+                pass
 
     def _next_bar_after(self, beat: float) -> float:
         bars = self.decoded_bars
@@ -221,18 +250,34 @@ class Playback:
         return -(-beat // bpb) * bpb
 
     def _underrun(self) -> None:
+        """The playhead passed the decoded music. Counted only: a gap with nothing due in it is
+        not late; a note that really goes out late is reported by :meth:`_late_note`."""
         self.underruns += 1
-        if self.underruns == 1 or self.underruns % 10 == 0:
+
+    def _late_note(self, late: float) -> None:
+        """A note-on went out (or, following a DAW, was skipped) ``late`` seconds after its time."""
+        self.notes_late += 1
+        self.worst_late_ms = max(self.worst_late_ms, late * 1000.0)
+        if self.notes_late == 1 or self.notes_late % 10 == 0:
             what = "notes are skipped" if self.follower is not None else "notes come late"
-            self._set_status(f"the decoder is behind real time: {what} (a faster device, a lower "
-                             "emotion strength, a smaller bundle or a lower tempo helps)")
+            self._set_status(f"the decoder is behind real time: {what}, {self.notes_late} so far, up to "
+                             f"{self.worst_late_ms:.0f} ms late (a faster device, a lower emotion "
+                             "strength, a smaller bundle or a lower tempo helps)")
+
+    @property
+    def shortfall(self) -> int:
+        """Note-ons that were due but did not reach the port: skipped (late) or refused by it."""
+        return self.notes_skipped + self.notes_failed
 
     def _playing_status(self) -> str:
         bar = self.played_bars[-1][0] + 1 if self.played_bars else 1  # 1-based, as DAWs count
         where = "following the DAW" if self.follower is not None else "own tempo"
         bpm = self.bpm
         tempo = f"{bpm:.1f} BPM" if bpm else "tempo unknown"
-        return f"playing bar {bar} at {tempo} ({where})"
+        line = f"playing bar {bar} at {tempo} ({where})"
+        if self.shortfall:
+            line += f"; {self.shortfall} of {self.notes_planned} notes did not reach the port"
+        return line
 
     # -- capture -------------------------------------------------------------------------------
     def capture(self, path, bars: int = 8) -> Path:
@@ -287,9 +332,17 @@ class Playback:
         return path
 
 
+# Above every ordinary thread, below the MIDI system's own real-time threads: a JACK server runs
+# its clients' process threads at its priority - 5 (5 on a default server) and itself above them.
+# At 10 the playback thread, spinning up to spin_s before each event, preempted those clients on
+# a busy machine; a JACK client late for its cycle loses that cycle's MIDI (docs/reliability.md
+# section 9).
+REALTIME_PRIORITY = 1
+
+
 def try_realtime() -> None:
     """Real-time (SCHED_FIFO) priority for the calling thread where the OS allows it; else nothing."""
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
     except (AttributeError, OSError, PermissionError):
         pass

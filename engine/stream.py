@@ -25,9 +25,16 @@ so every bar is generated under one setting; the generator's self-attention cach
 cleared (``set_condition`` recomputes only the cross-attention K/V). Because the decoder is
 1-1.5 bars ahead, a change is heard from the bar after the one already written.
 
-Start: playback starts as soon as the first note-on at or after the start beat is decoded
-(or ``start_beats`` of note-less music, or the source ended), ``preroll_s`` (a few ms of
-safety margin) later; the decoder then runs ahead of the playhead (``ahead_bars``).
+Start: the clock starts once the first ``start_bars`` (one bar) are decoded, so the model's
+prefill and its first, slow steps (ONNX Runtime's warm-up) are behind it and bar 1 plays at the
+tempo its Tempo token says; then ``preroll_s`` (a few ms of safety margin) later it plays, and
+the decoder runs ahead of the playhead (``ahead_bars``). A restart (resume, a DAW's
+Continue) goes as soon as a note-on at the restart beat is decoded (or ``start_beats``).
+
+Accounting: ``notes_planned`` note-ons were due, ``notes_sent`` went to the output,
+``notes_failed`` of them it refused (gone or reconnecting), ``notes_skipped`` came too late for
+the DAW's time; ``shortfall`` = skipped + failed shows in the status line. A note-on sent more
+than ``warn_late_s`` late is counted in ``notes_late`` and reported with how late it was.
 
 Tempo (what drives the beat -> seconds map)
 -------------------------------------------
@@ -75,11 +82,13 @@ class StreamOptions:
     bpm: float | None = None  # fixed tempo (ignored when following a DAW); None = model's suggestion
     default_bpm: float = 110.0  # own tempo until the model suggests one
     ahead_bars: float = 1.5  # the decoder keeps this much music decoded beyond the playhead
-    start_beats: float = 0.25  # ... or this much decoded music without a note, before playback (re)starts
+    start_bars: float = 1.0  # the first start waits for this much decoded music (prefill, warm-up)
+    start_beats: float = 0.25  # a restart: a note-on decoded, or this much music without one
     preroll_s: float = 0.01  # own clock: playback starts this long after the first note is decoded
     # (a few ms of safety margin for the rest of a chord; the decoder then keeps ahead)
     channel: int = 0  # MIDI channel 0..15
-    late_s: float = 0.05  # a note-on later than this is skipped, not played out of time
+    late_s: float = 0.05  # a later note-on slips our clock, or is skipped following a DAW
+    warn_late_s: float = 0.02  # a note-on this late is reported in the status line
     spin_s: float = 0.0015  # sleep until this long before an event, then spin
     bars: int | None = None  # stop after this many bars; None = endless
     history_bars: int = 64  # how far back capture() can reach
@@ -95,6 +104,8 @@ class StreamOptions:
             raise ValueError(f"MIDI channel must be 0..15, got {self.channel}")
         if self.ahead_bars < 1.0:
             raise ValueError("the decoder must stay at least one bar ahead (ahead_bars >= 1)")
+        if not 0.0 <= self.start_bars <= self.ahead_bars:
+            raise ValueError("start_bars must be between 0 and ahead_bars")
         if self.bars is not None and self.bars < 1:
             raise ValueError(f"bars must be at least 1, got {self.bars}")
 
@@ -166,11 +177,15 @@ class LiveStream(Playback):
         self.timeline: deque = deque(maxlen=1 << 16)  # (beat, due time, sent time, pitch) per note-on
         self.time_signature = (4, 4)
         self.tokens = 0
-        self.notes_sent = 0
-        self.notes_skipped = 0
-        self.underruns = 0
+        self.notes_planned = 0  # note-ons due to be played (from the start beat on)
+        self.notes_sent = 0  # ... sent to the output (notes_failed of them refused: port gone)
+        self.notes_failed = 0
+        self.notes_skipped = 0  # ... not sent: too late to play in the DAW's time
+        self.notes_late = 0  # ... sent (or skipped) more than warn_late_s after their time
+        self.worst_late_ms = 0.0  # the latest of those
+        self.underruns = 0  # times the playhead passed the decoded music (late or not)
         self.slips = 0  # own clock: times the clock waited for a late decoder (notes late, not dropped)
-        self.max_late_ms = 0.0
+        self.max_late_ms = 0.0  # the latest note-on sent
 
     # -- control ---------------------------------------------------------------------------
     def start(self) -> "LiveStream":

@@ -115,13 +115,17 @@ class StallingReplay(TokenReplay):
 def test_starts_on_the_first_note_and_a_late_decoder_delays_but_never_drops(tok, example_ids):
     vt = VirtualTime(start=0.0)
     source = StallingReplay(tok, example_ids, vt, stall_s=0.6)  # 2 beats at 200 BPM
-    stream, out = stream_on(vt, source, tok, bpm=200, bars=2)
+    lines = []
+    stream, out = stream_on(vt, source, tok, bpm=200, bars=2, start_bars=0)  # start on the first note
+    stream.on_status = lines.append
     stream.start()
     run_to_end(vt, stream)
     got, want = out.note_ons(), note_ons_before_bar(tok, example_ids, 2)
     assert got[0][0] == pytest.approx(0.01, abs=EPS) and got[0][0] < source.stall_end  # played during the stall
     assert stream.notes_skipped == 0 and stream.slips == 1 and stream.underruns >= 1
     assert [p for _, p, _ in got] == [p for _, p in want]  # late, never dropped
+    late_ms = round((source.stall_end - (0.01 + want[1][0] * 0.3)) * 1000)  # the 2nd note's lateness
+    assert stream.notes_late == 1 and any(f"notes come late, 1 so far, up to {late_ms} ms late" in x for x in lines)
     # after the slip the music keeps its rhythm: beat spacing exact from the first late note on
     late = [(t, b) for (t, _, _), (b, _) in zip(got, want) if t > source.stall_end - EPS]
     assert late[0][0] == pytest.approx(source.stall_end, abs=EPS)

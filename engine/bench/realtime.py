@@ -9,7 +9,8 @@
 * :func:`timing_error_ms`: how far from its scheduled time each note-on arrives, over at least
   2000 notes: ``{"p50", "p99", "max"}`` of |arrival - schedule| in ms (arrival times from the
   receiving port's MIDI thread, see :class:`engine.midi.ports.MidiInput`), plus the mean
-  latency and counts. Without a MIDI system it runs on a private JACK server with a
+  latency and the counts: ``planned`` note-ons, ``to_port`` handed to the port, ``lost`` of
+  those never received, ``shortfall`` = planned - received (docs/reliability.md section 9). Without a MIDI system it runs on a private JACK server with a
   :data:`BENCH_JACK_PERIOD`-frame period (``jack_period_ms`` in the result).
 
 :class:`Recorder` is the receiving port: it connects to an output port (default "Moodroll"),
@@ -33,10 +34,11 @@ from engine.midi.ports import (DEFAULT_OUTPUT_NAME, MidiInput, MidiOutput, MidiP
                             resolve_api, sounding_notes)
 
 
-# frames: 1.33 ms at 48 kHz. Shorter periods quantise less but do not hold over a full run:
-# at 32 frames the dummy server kept up for 600 notes (p99 0.9 ms, also under stress-ng) and then
-# fell behind over 2000 (1424 of 2005 notes lost, p50 700 ms; 16 frames did the same sooner); at
-# 64 frames, 2000 notes: 0 lost, p50 0.79, p99 1.49 ms (2026-12-02, docs/performance.md).
+# frames: 1.33 ms at 48 kHz, synchronous mode. In JACK's default asynchronous mode a client that
+# misses a cycle (the receiver, on a busy machine) loses that cycle's MIDI; --sync makes the server
+# wait for it, so such a stall shows up as late notes, never as lost ones (docs/reliability.md
+# section 9, where the "falls behind" readings at 16-32 frames turn out to be the old in-order
+# arrival matcher skipping past one lost note).
 BENCH_JACK_PERIOD = 64
 
 
@@ -137,7 +139,7 @@ def midi_system(api: str | None = None, jack_period: int | None = None):
         return
     if api not in (None, "jack") or not JackServer.available():
         raise MidiPortError("; ".join(errors))
-    with JackServer(period=jack_period or BENCH_JACK_PERIOD) as server:
+    with JackServer(period=jack_period or BENCH_JACK_PERIOD, sync=True) as server:
         yield "jack", server
 
 
@@ -205,18 +207,35 @@ def _percentiles(errors_ms) -> dict:
             "max": round(float(e.max()), 3)}
 
 
-def match_arrivals(timeline, arrivals, window: int = 32, max_s: float = 1.0) -> list[tuple[float, float]]:
+def match_arrivals(timeline, arrivals, max_s: float = 1.0) -> list[tuple[float, float]]:
     """Pair the stream's sent note-ons ``(beat, due, sent, pitch)`` with the receiver's
-    ``(time, pitch, velocity)``, in order; returns ``(due, arrival)`` pairs. A note that
-    never arrived is left out (it cannot shift the pairing of the notes after it)."""
-    pairs, j = [], 0
-    for beat, due, sent, pitch in timeline:
-        for k in range(j, min(j + window, len(arrivals))):
-            if arrivals[k][1] == pitch and abs(arrivals[k][0] - sent) < max_s:
-                pairs.append((due, arrivals[k][0]))
-                j = k + 1
-                break
-    return pairs
+    ``(time, pitch, velocity)``; returns ``(due, arrival)`` pairs. Each arrival belongs to the
+    latest note-on of its pitch sent before it (and less than ``max_s`` before) that has no
+    arrival yet; a note that never arrived is left out. Per pitch, so one lost note costs one
+    pair (an in-order pairing skipped ahead past a gap and lost hundreds after it)."""
+    sends: dict[int, list[tuple[float, float]]] = {}
+    for _beat, due, sent, pitch in timeline:
+        sends.setdefault(pitch, []).append((sent, due))
+    pairs = []
+    for pitch, got in _by_pitch(arrivals).items():
+        mine, i, open_ = sends.get(pitch, []), 0, []  # open_: sent, no arrival yet
+        for t in got:
+            while i < len(mine) and mine[i][0] <= t + 0.0005:  # stamps are to the JACK cycle
+                open_.append(mine[i])
+                i += 1
+            while open_ and t - open_[-1][0] >= max_s:
+                open_.clear()  # all too old for this arrival
+            if open_:
+                pairs.append((open_.pop()[1], t))
+                open_.clear()  # an earlier send of this pitch cannot arrive after a later one
+    return sorted(pairs)
+
+
+def _by_pitch(arrivals) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for t, pitch, _vel in arrivals:
+        out.setdefault(pitch, []).append(t)
+    return out
 
 
 def default_midi_file() -> Path:
@@ -274,8 +293,13 @@ def _timing_error_ms(n_notes, bpm, api, source, tokenizer, midi_file, timeout_s)
         raise RuntimeError(f"the stream failed: {stream.error}")
     err = [(arr - due) * 1000.0 for due, arr in pairs]
     result = _percentiles(err) if err else {"p50": None, "p99": None, "max": None}
-    result.update(notes=len(err), lost=len(stream.timeline) - len(err), mean_latency_ms=round(float(np.mean(err)), 3) if err else None,
-                  skipped=stream.notes_skipped, underruns=stream.underruns, bpm=bpm, api=out.api,
+    # planned: note-ons due; to_port: handed to the port; lost: handed over, never received;
+    # shortfall: planned - received (lost + skipped + refused by the port)
+    to_port = stream.notes_sent - stream.notes_failed
+    result.update(notes=len(err), planned=stream.notes_planned, to_port=to_port, lost=to_port - len(err),
+                  shortfall=stream.notes_planned - len(err), refused=stream.notes_failed,
+                  mean_latency_ms=round(float(np.mean(err)), 3) if err else None,
+                  skipped=stream.notes_skipped, late=stream.notes_late, underruns=stream.underruns, bpm=bpm, api=out.api,
                   source=type(source).__name__ if not isinstance(source, TokenReplay) else midi_file.name)
     return result
 
