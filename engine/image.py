@@ -46,8 +46,9 @@ def _decode(buf: np.ndarray, name: str):
     the user gets our one line. OpenCV raises for some bad headers and returns None for others."""
     from engine.midi.ports import quiet_stderr  # the one fd-2 silencer (C libraries print there)
 
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    log = getattr(cv2.utils, "logging", cv2)  # OpenCV 5: cv2.utils.logging; 4.x (the installer's): cv2
+    level = log.getLogLevel()
+    log.setLogLevel(0)  # LOG_LEVEL_SILENT
     try:
         with quiet_stderr():
             return cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -57,7 +58,7 @@ def _decode(buf: np.ndarray, name: str):
                                  f"{MAX_PIXELS // 1_000_000} megapixels") from None
         return None
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        log.setLogLevel(level)
 
 
 def preprocess(rgb: np.ndarray, size: int = 224,
