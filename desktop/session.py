@@ -164,7 +164,8 @@ class Session:
             self.autosave = PhraseAutosave(self.store, s, PHRASE_BARS, self._meta) if self.store else None
 
     def stream_status(self, line: str) -> None:
-        self.win.show_message("warning" if "behind" in line else "info", line)
+        late = "behind" in line or "did not reach the port" in line  # the stream's late notes, its shortfall
+        self.win.show_message("warning" if late else "info", line)
 
     def sync_toggled(self, on: bool) -> None:
         getattr(self.win.controls, "set_tempo_enabled", lambda _on: None)(not on)
