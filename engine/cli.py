@@ -250,9 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="take /moodroll/... OSC control messages on this UDP port (default 9000; docs/protocol.md)")
     lv.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds (default 127.0.0.1: this "
                     "machine only)")
-    lv.add_argument("--follow", choices=("midi", "live", "reaper"), help="follow the DAW's transport and tempo: "
-                    "midi = its MIDI clock on 'Moodroll Clock In', live = Ableton Live via AbletonOSC, "
-                    "reaper = Reaper's OSC control surface")
+    lv.add_argument("--follow", choices=("midi", "live", "reaper", "jack", "link"),
+                    help="follow the DAW's transport and tempo: midi = its MIDI clock on 'Moodroll Clock In', "
+                    "live = Ableton Live via AbletonOSC, reaper = Reaper's OSC control surface, jack = the JACK "
+                    "transport (Ardour, Qtractor...), link = an Ableton Link session (needs moodroll[link])")
     lv.add_argument("--follow-host", default="127.0.0.1", help="--follow live: the machine Live runs on; "
                     "--follow reaper: the address to listen on (default 127.0.0.1)")
     lv.add_argument("--follow-port", type=int, help="--follow live: AbletonOSC's port (11000); --follow reaper: "

@@ -48,7 +48,8 @@ class LiveOptions:
     capture_bars: int = 8
     osc: int | None = None  # serve the /moodroll/* OSC control protocol on this UDP port (engine/daw/)
     osc_host: str = "127.0.0.1"
-    follow: str | None = None  # the DAW transport to follow: "midi" (clock), "live" (AbletonOSC), "reaper" (its OSC surface)
+    follow: str | None = None  # the transport to follow: "midi" (clock), "live" (AbletonOSC), "reaper" (its OSC
+    # surface), "jack" (the JACK transport, engine/daw/jack_transport.py), "link" (Ableton Link, engine/daw/link.py)
     follow_host: str = "127.0.0.1"  # live: where Live runs; reaper: the address to listen on
     follow_port: int | None = None  # live: AbletonOSC's port (11000); reaper: where Reaper sends (9001)
 
@@ -65,10 +66,10 @@ def _check(o: LiveOptions) -> None:
         raise LiveError(f"--bars must be at least 1, got {o.bars}")
     if o.capture_bars < 1:
         raise LiveError(f"--capture-bars must be at least 1, got {o.capture_bars}")
-    if o.follow not in (None, "midi", "live", "reaper"):
-        raise LiveError(f"--follow must be midi, live or reaper, got {o.follow!r}")
-    if o.follow in ("live", "reaper") and o.clock_in:
-        raise LiveError(f"--follow {o.follow} follows the DAW over OSC; it cannot be combined with --clock-in")
+    if o.follow not in (None, "midi", "live", "reaper", "jack", "link"):
+        raise LiveError(f"--follow must be midi, live, reaper, jack or link, got {o.follow!r}")
+    if o.follow in ("live", "reaper", "jack", "link") and o.clock_in:
+        raise LiveError(f"--follow {o.follow} has its own transport; it cannot be combined with --clock-in")
     for name, port in (("--osc", o.osc), ("--follow-port", o.follow_port)):
         if port is not None and not 0 <= port <= 65535:
             raise LiveError(f"{name} must be a UDP port (0-65535), got {port}")
@@ -166,7 +167,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             if planner.plan is not None:
                 report(f"attributes: {planner.describe()}")
             follower = None
-            if o.follow in ("live", "reaper"):
+            if o.follow in ("live", "reaper", "jack", "link"):
                 follower = _osc_follower(o)
                 cleanup.append(follower.close)
                 report(follower.status)
@@ -251,16 +252,23 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
 
 
 def _osc_follower(o: LiveOptions):
-    """--follow live / reaper: the DAW's transport over OSC (engine/daw/), started."""
+    """--follow live / reaper (OSC), jack (the JACK transport) or link (Ableton Link): started."""
     from engine.daw.ableton import LIVE_PORT, AbletonFollower
     from engine.daw.reaper import DEFAULT_PORT, ReaperFollower
 
+    beats_per_bar = 4.0 if o.time_signature is None else o.time_signature[0] * 4.0 / o.time_signature[1]
     try:
+        if o.follow == "jack":
+            from engine.daw.jack_transport import JackTransport
+            return JackTransport(bpm=o.bpm or 120.0, beats_per_bar=beats_per_bar).start()
+        if o.follow == "link":
+            from engine.daw.link import LinkTransport
+            return LinkTransport(bpm=o.bpm or 120.0, beats_per_bar=beats_per_bar).start()
         if o.follow == "live":
             return AbletonFollower(o.follow_host, LIVE_PORT if o.follow_port is None else o.follow_port).start()
         port = DEFAULT_PORT if o.follow_port is None else o.follow_port
         return ReaperFollower(o.follow_host, port, time_signature=o.time_signature).start()
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         raise LiveError(_first_line(e)) from None
 
 
