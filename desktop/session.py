@@ -164,6 +164,8 @@ class Session:
             self.autosave = PhraseAutosave(self.store, s, PHRASE_BARS, self._meta) if self.store else None
 
     def stream_status(self, line: str) -> None:
+        if not self._port_ok and self.bridge.output is not None:
+            return  # the vanished port's error stays up until it returns: the bar-by-bar line would bury it
         late = "behind" in line or "did not reach the port" in line  # the stream's late notes, its shortfall
         self.win.show_message("warning" if late else "info", line)
 

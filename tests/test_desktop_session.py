@@ -54,6 +54,9 @@ def test_a_port_that_vanishes_is_shown_saved_and_reconnected(qtbot, tmp_path, ra
     win = MainWindow(bundle=random_bundle, settings=st, midi_api="jack", port_name="Moodroll vanish",
                      takes_dir=tmp_path / "takes", threads=1)
     qtbot.addWidget(win)
+    shown = []  # every status line, so a later one (the take saved) cannot hide the error from the test
+    show = win.show_message
+    win.show_message = lambda level, text: (shown.append((level, text)), show(level, text))
     win.show()
     qtbot.waitUntil(lambda: win.bridge.gen is not None and win.panels_ready, timeout=LONG)
     try:
@@ -63,7 +66,10 @@ def test_a_port_that_vanishes_is_shown_saved_and_reconnected(qtbot, tmp_path, ra
         assert synth.note_ons()
         synth.close()
         synth.input.close()  # the synth quits: its port is gone
-        qtbot.waitUntil(lambda: "disappeared" in win.statusLabel.text(), timeout=LONG)
+        qtbot.waitUntil(lambda: any(lv == "error" and "disappeared" in t for lv, t in shown), timeout=LONG)
+        before = win.statusLabel.text()
+        win.session.stream_status("playing bar 9 at 120.0 BPM (own tempo)")  # the bar-by-bar line
+        assert win.statusLabel.text() == before  # does not bury the port's error while it is gone
         assert "○" in win.portLabel.text()
         qtbot.waitUntil(lambda: any(t.meta.kind == "take" for t in win.takes.takes()), timeout=LONG)
         assert win.bridge.stream.running  # the music goes on; nothing is lost
