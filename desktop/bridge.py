@@ -259,10 +259,10 @@ class EngineBridge(PortsMixin, QObject):
         is_file = not str(source).strip().isdigit()
 
         def analyse(rgb):  # webcam thread: keep a small copy of the frame for the view
-            import cv2
+            from engine.image import resize_area
 
             h, w = rgb.shape[:2]
-            self.frame = cv2.resize(rgb, (320, max(1, round(320 * h / w))), interpolation=cv2.INTER_AREA)
+            self.frame = resize_area(rgb, (320, max(1, round(320 * h / w))))
             return gen.analyze_image(rgb)
 
         def update(va, tokens):  # webcam thread

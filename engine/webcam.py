@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Union
 
-import cv2
 import numpy as np
 
 from engine.midi.ports import quiet_stderr
@@ -99,8 +98,24 @@ class VASmoother:
         return moved
 
 
-def open_capture(source: Source) -> cv2.VideoCapture:
-    """Open a camera (an index, or a string of digits) or a video file; WebcamError if impossible."""
+# Pictures are read without OpenCV (engine.image); the camera and video files need it.
+NO_OPENCV = ("webcam and video input need OpenCV, which is not installed here: "
+             "pip install opencv-python-headless")
+
+
+def _cv2():
+    """OpenCV, imported on the first capture (pictures are read without it: engine.image)."""
+    try:
+        import cv2
+    except ImportError:
+        raise WebcamError(NO_OPENCV) from None
+    return cv2
+
+
+def open_capture(source: Source):
+    """Open a camera (an index, or a string of digits) or a video file as a ``cv2.VideoCapture``;
+    WebcamError if impossible."""
+    cv2 = _cv2()
     if isinstance(source, str) and source.strip().isdigit():
         source = int(source.strip())
     if isinstance(source, int):
@@ -135,6 +150,7 @@ def iter_frames(source: Source, fps: float = 4.0, realtime: bool = True,
     possible with ``realtime=False`` (tests, benchmarks). Ends at the end of a file.
     """
     cap = open_capture(source)
+    cv2 = _cv2()
     is_file = not isinstance(source, int) and not (isinstance(source, str) and source.strip().isdigit())
     file_fps = (cap.get(cv2.CAP_PROP_FPS) or 25.0) if is_file else 0.0
     step = 1.0 / fps
