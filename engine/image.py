@@ -54,6 +54,7 @@ def _decode(data: bytes, name: str):
 
     try:
         with warnings.catch_warnings(), quiet_stderr():
+            warnings.simplefilter("ignore")  # the codecs' chatter about bad tags: the user gets our one line
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 if im.width * im.height > MAX_PIXELS:

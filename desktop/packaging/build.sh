@@ -39,7 +39,7 @@ if ! cmp -s build/pkg-requirements.txt "$VENV/.moodroll-requirements"; then
 fi
 "$VPY" - <<'PYEOF'
 import importlib.util, sys
-bad = [m for m in ("torch", "torchvision", "timm", "onnx", "matplotlib") if importlib.util.find_spec(m)]
+bad = [m for m in ("torch", "torchvision", "timm", "onnx", "matplotlib", "cv2") if importlib.util.find_spec(m)]
 gpu = [d for d in __import__("importlib.metadata").metadata.distributions()
        if d.metadata["Name"].lower() == "onnxruntime-gpu"]
 if bad or gpu:
@@ -89,4 +89,5 @@ esac
 
 step "sizes"
 du -sh dist/moodroll
+"$VPY" "$HERE/sizes.py" dist/moodroll
 ls -l dist | grep -E '\.(deb|tar\.gz|exe|dmg)$' || true

@@ -1,10 +1,11 @@
 """Print the packaged build's requirements, one per line, from pyproject.toml.
 
 The bundle ships the engine's core dependencies and the ``desktop`` extra, nothing of
-``training`` (no torch, timm, onnx exporter, matplotlib). The one substitution: the CPU
-``onnxruntime`` wheel instead of ``onnxruntime-gpu`` (docs/install.md argues why), so
-build.sh installs exactly what pyproject.toml lists, and a new desktop dependency reaches
-the bundle without editing this folder.
+``training`` (no torch, timm, onnx exporter, matplotlib). The changes: the CPU ``onnxruntime``
+wheel instead of ``onnxruntime-gpu`` (docs/install.md argues why), and no OpenCV (:data:`LEFT_OUT`:
+pictures are read through Pillow; webcam and video input, which need it, say so in one line).
+Otherwise build.sh installs exactly what pyproject.toml lists, and a new desktop dependency
+reaches the bundle without editing this folder.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 BUILD_TOOLS = ["pyinstaller>=6.10"]
+# OpenCV is 131 MB installed (its own FFmpeg and OpenBLAS), over half the 250 MB aim; the engine
+# needs it only for capture (engine/webcam.py).
+LEFT_OUT = ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless")
 
 
 def requirements(pyproject: Path = PYPROJECT) -> list[str]:
@@ -24,6 +28,8 @@ def requirements(pyproject: Path = PYPROJECT) -> list[str]:
         name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower()
         if name in ("onnxruntime-gpu", "onnxruntime"):
             continue  # one runtime, added below, for every platform
+        if name in LEFT_OUT:
+            continue
         out.append(req)
     spec = next(r for r in project["dependencies"] if r.lower().startswith("onnxruntime"))
     version = re.search(r"(>=|==|~=)[^;,\s]+", spec)

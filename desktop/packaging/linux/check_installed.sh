@@ -25,6 +25,12 @@ apt-get install -y -qq --no-install-recommends jackd2 xvfb x11-utils imagemagick
 apt-get install -y -qq "$DEB" >/dev/null
 ok "apt-get install $(basename "$DEB"): $(dpkg-query -W -f='${Version}, Installed-Size ${Installed-Size} KiB' moodroll)"
 echo "   /opt/moodroll: $(du -sh /opt/moodroll | cut -f1); which: $(cd "$WORK" && "${CLEAN[@]}" which moodroll moodroll-app | tr '\n' ' ')"
+KB=$(dpkg-query -W -f='${Installed-Size}' moodroll); MB=$(( KB * 1024 / 1000000 ))
+[ "$MB" -le 250 ] && ok "installed size ${MB} MB (10^6 bytes) <= 250 MB" \
+  || echo "size: installed ${MB} MB (10^6 bytes), over the 250 MB aim by $(( MB - 250 )) MB (docs/install.md)"
+"${CLEAN[@]}" moodroll bench --quick 2>"$WORK/bench.txt" && { echo "moodroll bench is inside the installed program"; exit 1; }
+grep -q "not part of the installed program" "$WORK/bench.txt" || { cat "$WORK/bench.txt"; exit 1; }
+ok "no bench harness inside: $(cat "$WORK/bench.txt")"
 
 cd "$WORK"
 "${CLEAN[@]}" moodroll generate /opt/moodroll/_internal/assets/examples/sunrise.jpg -o "$WORK/x.mid" --seed 1
