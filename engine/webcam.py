@@ -98,9 +98,10 @@ class VASmoother:
         return moved
 
 
-# Pictures are read without OpenCV (engine.image); the camera and video files need it.
-NO_OPENCV = ("webcam and video input need OpenCV, which is not installed here: "
-             "pip install opencv-python-headless")
+# Pictures are read without OpenCV (engine.image); the camera and video files need it, and the
+# installers leave it out (its FFmpeg and OpenBLAS were 131 MB of the installed size, docs/install.md).
+NO_OPENCV = ("webcam and video input need OpenCV, which the installed program leaves out; "
+             "run Moodroll from a source install for them (docs/install.md)")
 
 
 def _cv2():
