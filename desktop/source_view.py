@@ -13,6 +13,8 @@ from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton,
                              QVBoxLayout, QWidget)
 
+from engine.webcam import NO_OPENCV, capture_available
+
 IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff);;All files (*)"
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
 
@@ -107,6 +109,9 @@ class SourceView(QWidget):
         menu.addAction("Video file as camera…", self._choose_video)
         self.webcamButton.setMenu(menu)
         self.webcamButton.clicked.connect(self._webcam_clicked)
+        if not capture_available():  # the installed program leaves OpenCV out
+            self.webcamButton.setEnabled(False)
+            self.webcamButton.setToolTip(NO_OPENCV)
         self.openButton.clicked.connect(self.choose_file)
         row.addWidget(self.openButton)
         row.addWidget(self.webcamButton)

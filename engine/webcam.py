@@ -104,6 +104,13 @@ NO_OPENCV = ("webcam and video input need OpenCV, which the installed program le
              "run Moodroll from a source install for them (docs/install.md)")
 
 
+def capture_available() -> bool:
+    """Whether camera and video input can work here (OpenCV installed); the app greys its button out."""
+    import importlib.util
+
+    return importlib.util.find_spec("cv2") is not None
+
+
 def _cv2():
     """OpenCV, imported on the first capture (pictures are read without it: engine.image)."""
     try:

@@ -340,3 +340,18 @@ def test_another_takes_folder_lists_its_takes_saves_there_and_a_bad_one_keeps_th
     qtbot.waitUntil(lambda: "takes are still saved in" in win.statusLabel.text(), timeout=LONG)
     assert win.session.store.folder == other and st.value("takes_folder") == str(other)
     assert "\n" not in win.statusLabel.text()
+
+
+def test_without_opencv_the_camera_button_is_greyed_out_and_says_why(qtbot, monkeypatch):
+    import desktop.source_view as sv
+    from engine.webcam import NO_OPENCV
+
+    monkeypatch.setattr(sv, "capture_available", lambda: False)  # as in the installed program
+    view = sv.SourceView()
+    qtbot.addWidget(view)
+    assert not view.webcamButton.isEnabled()
+    assert view.webcamButton.toolTip() == NO_OPENCV
+    monkeypatch.setattr(sv, "capture_available", lambda: True)
+    again = sv.SourceView()
+    qtbot.addWidget(again)
+    assert again.webcamButton.isEnabled()
