@@ -81,11 +81,11 @@ def _shrink_axis0(x: np.ndarray, dst: int) -> np.ndarray:
     pass over its bytes)."""
     src = x.shape[0]
     scale = src / dst
-    cum = np.empty((src + 1,) + x.shape[1:], np.int64 if x.dtype.kind == "f" or src > 8_000_000 else np.int32)
-    cum[0] = 0
     if x.dtype.kind == "f":
         cum = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
-    else:
+    else:  # integer prefix sums: exact
+        cum = np.empty((src + 1,) + x.shape[1:], np.int64 if src > 8_000_000 else np.int32)
+        cum[0] = 0
         np.cumsum(x, axis=0, out=cum[1:])
     pos = np.minimum(np.arange(dst + 1) * scale, src)
     i = np.minimum(np.floor(pos).astype(np.int64), src - 1)
