@@ -59,15 +59,35 @@ class OscPeer:
         self.socket.close()
 
 
+_HANDED_OUT: set = set()
+
+
 def free_port() -> int:
-    """A UDP port nobody uses right now (for a peer that must know it before the other side binds)."""
+    """A UDP port nobody uses right now (for a peer that must know it before the other side binds),
+    from below the kernel's ephemeral range: a socket the kernel numbers itself (bind to 0, an
+    unbound sender) cannot take it between this call and the peer's bind, and no two calls in a
+    run hand out the same port."""
+    import random
     import socket
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(500):
+        port = random.randrange(max(1024, low - 12000), low) if low > 2048 else 0
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            port = s.getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free UDP port on 127.0.0.1")
 
 
 @pytest.fixture(scope="module")
