@@ -226,14 +226,14 @@ class MainWindow(QMainWindow):
         """The controls and takes panels import the engine (miditok: seconds). The window shows
         first with placeholders; a thread imports the engine; the panels are built after."""
         self._engine_imported.connect(self._install_panels)
-        if all(m in sys.modules for m in ("engine.controls", "engine.takes", "engine.streaming")):
+        if all(m in sys.modules for m in ("engine.model.controls", "engine.takes.store", "engine.music.events")):
             self._install_panels()
             return
 
         def imports():
-            import engine.controls  # noqa: F401
-            import engine.streaming  # noqa: F401
-            import engine.takes  # noqa: F401
+            import engine.model.controls  # noqa: F401
+            import engine.music.events  # noqa: F401
+            import engine.takes.store  # noqa: F401
 
             self._engine_imported.emit()
 

@@ -42,7 +42,7 @@ class EngineBridge(PortsMixin, QObject):
     cameraVA = pyqtSignal(float, float)  # smoothed VA from the webcam
     cameraRunning = pyqtSignal(bool)
     portsListed = pyqtSignal(list, str)  # output port names, error ("" if fine)
-    takeCaptured = pyqtSignal(object)  # the new take (engine.takes.Take)
+    takeCaptured = pyqtSignal(object)  # the new take (engine.takes.store.Take)
     previewChanged = pyqtSignal(bool, str)  # preview sound on/off, why
     _deliver = pyqtSignal(object, object)  # (callback, result): run callback(result) on the UI thread
 
@@ -69,8 +69,8 @@ class EngineBridge(PortsMixin, QObject):
         self.picture_tokens = None
         self.picture_rgb = None  # the picture (or webcam frame) the VA came from, for variations
         self.target_va: tuple[float, float] | None = None  # the puck, when the user overrides
-        self.user_controls = None  # engine.controls.MusicalControls; made on first use (_defaults)
-        self.sampling = None  # engine.sampling.SamplingOptions
+        self.user_controls = None  # engine.model.controls.MusicalControls; made on first use (_defaults)
+        self.sampling = None  # engine.model.sampling.SamplingOptions
         self.user_bpm: float | None = None  # None: the tempo the emotion plan suggests
         self._pending_image = None
         self._planner = None  # engine.emotion.planner.EmotionPlanner: the tempo in force, its ramp
@@ -104,8 +104,8 @@ class EngineBridge(PortsMixin, QObject):
     def _defaults(self) -> None:
         """The engine's default controls and sampling (importing the engine: on the worker at start)."""
         if self.user_controls is None or self.sampling is None:
-            from engine.controls import MusicalControls
-            from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+            from engine.model.controls import MusicalControls
+            from engine.model.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
             if self.user_controls is None:
                 self.user_controls = MusicalControls(time_signature=(4, 4))
@@ -116,9 +116,9 @@ class EngineBridge(PortsMixin, QObject):
     def load_model(self) -> None:
         def load():
             self._defaults()
-            from engine.bundle import load_bundle
-            from engine.generator import MusicGenerator
-            from engine.runtime import Runtime
+            from engine.model.bundle import load_bundle
+            from engine.model.generator import MusicGenerator
+            from engine.model.runtime import Runtime
 
             self.loadProgress.emit(5, "checking the model bundle (SHA-256)")
             bundle = load_bundle(self.bundle_path)
@@ -141,7 +141,7 @@ class EngineBridge(PortsMixin, QObject):
 
     # -- the condition -------------------------------------------------------------------------
     def condition(self):
-        from engine.generator import Condition
+        from engine.model.generator import Condition
 
         v, a = self.va()
         return Condition(v, a, self.picture_tokens)
@@ -231,7 +231,7 @@ class EngineBridge(PortsMixin, QObject):
             return
 
         def analyse():
-            from engine.image import load_image
+            from engine.picture.image import load_image
 
             rgb = load_image(source)
             tokens, (v, a) = self.gen.analyze_image(rgb)
@@ -253,13 +253,13 @@ class EngineBridge(PortsMixin, QObject):
             self.message.emit("warning", "the model is still loading: start the camera in a moment")
             return
         self.stop_camera()
-        from engine.webcam import WebcamVA
+        from engine.picture.webcam import WebcamVA
 
         gen = self.gen
         is_file = not str(source).strip().isdigit()
 
         def analyse(rgb):  # webcam thread: keep a small copy of the frame for the view
-            from engine.image import resize_area
+            from engine.picture.image import resize_area
 
             h, w = rgb.shape[:2]
             self.frame = resize_area(rgb, (320, max(1, round(320 * h / w))))
@@ -306,7 +306,7 @@ class EngineBridge(PortsMixin, QObject):
         controls, bpm, _ = self.effective()
 
         def start():
-            from engine.stream import LiveStream, StreamOptions
+            from engine.live.decoder import LiveStream, StreamOptions
 
             self._stop_stream()
             if self.output is None:

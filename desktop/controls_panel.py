@@ -2,8 +2,8 @@
 tempo and a "new variation" seed, as one panel.
 
 Every value maps onto the engine's own option dataclasses: :meth:`ControlsPanel.controls`
-gives a :class:`engine.controls.MusicalControls`, :meth:`ControlsPanel.sampling` a
-:class:`engine.sampling.SamplingOptions`; both constructors validate, so the panel can never
+gives a :class:`engine.model.controls.MusicalControls`, :meth:`ControlsPanel.sampling` a
+:class:`engine.model.sampling.SamplingOptions`; both constructors validate, so the panel can never
 hand the engine a setting it would refuse. ``changed`` is emitted once per burst of user edits
 (debounced: dragging a slider steers the music once, when the hand rests, not fifty times);
 programmatic changes (:meth:`load`) do not emit it. Values persist in QSettings under
@@ -17,9 +17,9 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                              QSpinBox, QWidget)
 
-from engine.controls import SCALES, MusicalControls, parse_key
+from engine.model.controls import SCALES, MusicalControls, parse_key
 from engine.daw.live_key import LIVE_KEY
-from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+from engine.model.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
 AUTO_KEY = "Auto (from emotion)"
 FOLLOW_LIVE = "Follow Live"  # the key of Ableton Live 12's set, over AbletonOSC (engine/daw/live_key.py)

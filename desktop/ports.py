@@ -28,7 +28,7 @@ class PortsMixin:
     # -- MIDI ports -----------------------------------------------------------------------------
     def list_ports(self) -> None:
         def probe():
-            from engine.midi.ports import list_ports, resolve_api
+            from engine.live.ports import list_ports, resolve_api
 
             table = list_ports(self.midi_api) if self.midi_api else {a: v for a, v in list_ports().items()
                                                                         if a in resolve_api()}
@@ -54,7 +54,7 @@ class PortsMixin:
 
     def _open_output(self):
         """Worker: (re)open the chosen port and swap it into the FanOut; returns the port or None."""
-        from engine.midi.ports import MidiOutput, MidiPortError
+        from engine.live.ports import MidiOutput, MidiPortError
 
         old = self.output
         try:
@@ -118,8 +118,8 @@ class PortsMixin:
         playing = self.stream is not None and self.stream.running
 
         def switch():
-            from engine.midi.clock import ClockFollower
-            from engine.midi.ports import MidiInput
+            from engine.live.clock import ClockFollower
+            from engine.live.ports import MidiInput
 
             self._stop_stream()
             if self.follower is not None:

@@ -1,8 +1,8 @@
 """The built-in preview sound: hear Moodroll without a DAW.
 
-:class:`PreviewSynth` is a MIDI sink shaped like :class:`engine.midi.ports.MidiOutput` (``send``,
+:class:`PreviewSynth` is a MIDI sink shaped like :class:`engine.live.ports.MidiOutput` (``send``,
 ``note_on``, ``note_off``, ``all_notes_off``, ``close``, ``sounding``, ``connected``,
-``status``), so :class:`engine.stream.LiveStream` plays into it as into a port. It renders a
+``status``), so :class:`engine.live.decoder.LiveStream` plays into it as into a port. It renders a
 General MIDI SoundFont (pretty_midi's TimGM6mb.sf2, an acoustic piano on every channel but
 the drum channel) with tinysoundfont, and plays it through sounddevice (PortAudio).
 
@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.midi.ports import MidiOutput
+from engine.live.ports import MidiOutput
 
 SAMPLE_RATE = 44100
 BLOCK = 256  # frames per audio callback: 5.8 ms at 44.1 kHz

@@ -5,7 +5,7 @@ are the reactions — play, stop, capture, steer, sync, ports — and the two ti
 :meth:`tick` (30 Hz: piano roll, webcam frame, once per played bar the heard VA and the
 phrase autosave) and :meth:`slow_tick` (4 Hz: clock lock, port state, stream errors).
 Autosave: every ``PHRASE_BARS`` played bars, at Stop and when the port vanishes, the phrase
-is written as a take by DESK-B's :class:`engine.takes.PhraseAutosave` on the engine worker.
+is written as a take by DESK-B's :class:`engine.takes.store.PhraseAutosave` on the engine worker.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Session:
     def __init__(self, win, takes_dir: Path):
         self.win, self.bridge = win, win.bridge
         self.takes_dir = Path(takes_dir)
-        self.store = None  # engine.takes.TakeStore, opened on the worker
+        self.store = None  # engine.takes.store.TakeStore, opened on the worker
         self.autosave = None  # PhraseAutosave of the stream now playing
         self.source_name = "VA"
         self._bars_seen = 0
@@ -40,13 +40,13 @@ class Session:
     @staticmethod
     def _load_store(path: Path):
         """Worker: the takes folder at ``path`` opened, and its newest takes (raises TakeError)."""
-        from engine.takes import TakeStore
+        from engine.takes.store import TakeStore
 
         store = TakeStore(path)
         return store, store.list()[:TAKES_LISTED]
 
     def _open_store(self):
-        from engine.takes import TakeError
+        from engine.takes.store import TakeError
 
         try:
             self.store, takes = self._load_store(self.takes_dir)
@@ -117,7 +117,7 @@ class Session:
                                                             "with AbletonOSC?)"))
 
     def _meta(self):
-        from engine.takes import TakeMeta
+        from engine.takes.store import TakeMeta
 
         v, a = self.bridge.va()
         controls, bpm, _ = self.bridge.effective()
@@ -128,7 +128,7 @@ class Session:
         stream, meta = self.bridge.stream, self._meta()
 
         def write():
-            from engine.stream import CaptureError
+            from engine.live.decoder import CaptureError
 
             if self.store is None:
                 raise ValueError("no takes folder: takes cannot be saved")
@@ -158,7 +158,7 @@ class Session:
         self.win.transport.set_playing(playing)
         s = self.bridge.stream
         if playing and s is not None and s is not self._stream:
-            from engine.takes import PhraseAutosave
+            from engine.takes.store import PhraseAutosave
 
             self._stream, self._bars_seen = s, 0
             self.autosave = PhraseAutosave(self.store, s, PHRASE_BARS, self._meta) if self.store else None

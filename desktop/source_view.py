@@ -13,7 +13,7 @@ from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton,
                              QVBoxLayout, QWidget)
 
-from engine.webcam import NO_OPENCV, capture_available
+from engine.picture.webcam import NO_OPENCV, capture_available
 
 IMAGE_FILTER = "Pictures (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff);;All files (*)"
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"

@@ -246,7 +246,7 @@ class TakesView(QListView):
 
 
 class TakesPanel(QWidget):
-    """The takes list and its actions. ``store`` (an :class:`engine.takes.TakeStore`) may come
+    """The takes list and its actions. ``store`` (an :class:`engine.takes.store.TakeStore`) may come
     later through :meth:`set_store`; without one the panel shows what it is given."""
 
     takeActivated = pyqtSignal(str)
@@ -391,7 +391,7 @@ class TakesPanel(QWidget):
 
     def export(self, take, dest) -> Path | None:
         """Copy a take to ``dest`` (atomically; ``.mid`` added when missing). None + ``error`` on failure."""
-        from engine.files import write_atomic
+        from engine.takes.files import write_atomic
 
         dest = Path(dest)
         if dest.suffix.lower() not in (".mid", ".midi"):

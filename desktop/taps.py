@@ -1,13 +1,13 @@
 """Qt-free taps on the engine's threads: what the decoder wrote ahead, and one output for many sinks.
 
-:class:`LookaheadTee` wraps the token source of a :class:`engine.stream.LiveStream` (normally a
-:class:`engine.generator.MusicGenerator`). On the decoder thread, after every token, it copies
+:class:`LookaheadTee` wraps the token source of a :class:`engine.live.decoder.LiveStream` (normally a
+:class:`engine.model.generator.MusicGenerator`). On the decoder thread, after every token, it copies
 the note events that token completed (``gen.last_events``) into a bounded deque, and logs which
 condition the token was sampled under. The UI thread drains the deque with a timer: the piano
 roll's decoded look-ahead. Nothing here touches Qt, takes a lock the playback thread waits
 for, or blocks: ``deque.append`` / ``popleft`` are atomic under the GIL.
 
-:class:`FanOut` is one output with the :class:`engine.midi.ports.MidiOutput` interface that sends
+:class:`FanOut` is one output with the :class:`engine.live.ports.MidiOutput` interface that sends
 to several sinks (the MIDI port and the built-in preview synth), so the stream still has one
 ``all_notes_off`` that silences everything.
 """
@@ -25,7 +25,7 @@ class LookaheadTee:
     """
 
     def __init__(self, source, keep: int = 4096):
-        from engine.streaming import BAR, NOTE_ON  # here, not at import: the window shows before the engine loads
+        from engine.music.events import BAR, NOTE_ON  # here, not at import: the window shows before the engine loads
 
         self._bar, self._note_on = BAR, NOTE_ON
         self.source = source

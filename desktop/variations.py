@@ -1,9 +1,9 @@
 """Generate N variations of the current picture / emotion offline, into the takes list.
 
 :class:`VariationsWorker` runs on its own QThread (the UI thread never waits on decoding):
-it builds one :class:`engine.generator.MusicGenerator` (sharing the app's ONNX sessions when
+it builds one :class:`engine.model.generator.MusicGenerator` (sharing the app's ONNX sessions when
 given a ``runtime``), analyses the picture once, then writes variation ``i`` with seed
-``seed + i`` as a take (:meth:`engine.takes.TakeStore.add_midi_bytes`, atomic). Signals:
+``seed + i`` as a take (:meth:`engine.takes.store.TakeStore.add_midi_bytes`, atomic). Signals:
 ``progress(done, total)`` after each take, ``finished(list of takes)`` at the end (also after
 Cancel, with the takes made so far), ``failed(one line)`` on an error. :meth:`cancel` is
 honoured between tokens, so it stops within one decoder step.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
-from engine.controls import MusicalControls
-from engine.sampling import DEFAULT_GUIDANCE, SamplingOptions
+from engine.model.controls import MusicalControls
+from engine.model.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
 
 class Cancelled(Exception):
@@ -76,9 +76,9 @@ def generate_variation(gen, bars: int, should_stop=lambda: False) -> list[int]:
 def run_job(job: VariationJob, store, bundle=None, runtime=None, device: str = "auto",
             progress=lambda done, total: None, should_stop=lambda: False) -> list:
     """Generate the job's variations into ``store``; returns the takes (Qt-free: the worker's body)."""
-    from engine.generate import to_midi_bytes
-    from engine.generator import Condition, MusicGenerator
-    from engine.takes import TakeMeta, key_label
+    from engine.offline import to_midi_bytes
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.takes.store import TakeMeta, key_label
 
     gen = MusicGenerator(bundle if runtime is None else runtime.bundle, job.sampling, job.controls,
                          runtime=runtime, device=device)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.sampling import DEFAULT_GUIDANCE
+from engine.model.sampling import DEFAULT_GUIDANCE
 
 
 class UserError(Exception):
@@ -20,7 +20,7 @@ class UserError(Exception):
 
 def _time_signature(text):
     """--time-signature: '4/4' -> (4, 4); 'free' -> None; a bad value is one clear line."""
-    from engine.controls import parse_time_signature
+    from engine.model.controls import parse_time_signature
 
     try:
         return parse_time_signature(text)
@@ -29,7 +29,7 @@ def _time_signature(text):
 
 
 def cmd_metrics(args) -> int:
-    from engine.metrics import analyze_file
+    from engine.music.metrics import analyze_file
 
     failed = 0
     for f in args.files:
@@ -41,9 +41,9 @@ def cmd_metrics(args) -> int:
 
 def cmd_demo(args) -> int:
     """The README's main job: until a trained bundle ships, summarise an example MIDI."""
-    from engine.metrics import analyze_file
+    from engine.music.metrics import analyze_file
     from engine.paths import EXAMPLES
-    from engine.tokenizer import Tokenizer
+    from engine.music.tokenizer import Tokenizer
 
     midi = Path(args.midi) if args.midi else EXAMPLES / "example.mid"
     tok = Tokenizer()
@@ -74,8 +74,8 @@ def cmd_slideshow(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    """Pictures and/or a VA point -> .mid files (engine/generate.py)."""
-    from engine.generate import generate_files
+    """Pictures and/or a VA point -> .mid files (engine/offline.py)."""
+    from engine.offline import generate_files
 
     if args.key and args.key.strip().lower() == "live":  # Ableton Live 12's key (engine/daw/live_key.py)
         from engine.daw.live_key import read_live_key
@@ -100,9 +100,9 @@ def cmd_generate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """Decoding speed, latencies and timing (engine/bench/run.py); one JSON object."""
+    """Decoding speed, latencies and timing (tools/bench/run.py); one JSON object."""
     try:
-        from engine.bench.run import run_bench
+        from tools.bench.run import run_bench
     except ImportError:  # the installed program leaves the measuring harness out (docs/install.md)
         raise UserError("moodroll bench is not part of the installed program; run it from a source "
                         "checkout (docs/performance.md)") from None
@@ -114,7 +114,7 @@ def cmd_bench(args) -> int:
         raise UserError(str(e).splitlines()[0]) from None
     text = json.dumps(result, indent=None if args.json else 1)
     if args.out:
-        from engine.generate import write_atomic
+        from engine.offline import write_atomic
 
         write_atomic(Path(args.out), (text + "\n").encode())
     print(text)
@@ -122,8 +122,8 @@ def cmd_bench(args) -> int:
 
 
 def cmd_live(args) -> int:
-    """Stream generated piano to a MIDI port, steered by a picture, a webcam or a VA point (engine/live.py)."""
-    from engine.live import LiveError, LiveOptions, run_live
+    """Stream generated piano to a MIDI port, steered by a picture, a webcam or a VA point (engine/live/command.py)."""
+    from engine.live.command import LiveError, LiveOptions, run_live
 
     opts = LiveOptions(image=args.image, webcam=args.webcam, valence=args.valence, arousal=args.arousal,
                        port=args.port, clock_in=args.clock_in, clock_out=args.clock_out, bpm=args.bpm,
@@ -153,8 +153,8 @@ def cmd_send(args) -> int:
 
 
 def cmd_ports(args) -> int:
-    """List MIDI inputs and outputs per MIDI system (engine/live.py)."""
-    from engine.live import LiveError, format_ports
+    """List MIDI inputs and outputs per MIDI system (engine/live/command.py)."""
+    from engine.live.command import LiveError, format_ports
 
     try:
         print(format_ports(args.midi_api))

@@ -42,7 +42,7 @@ def random_bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bundle(random_bundle):
     """The random bundle loaded by the engine (one per test module)."""
-    from engine.bundle import load_bundle
+    from engine.model.bundle import load_bundle
 
     return load_bundle(random_bundle)
 
@@ -50,6 +50,6 @@ def bundle(random_bundle):
 @pytest.fixture(scope="module")
 def rt(bundle):
     """An ONNX Runtime session set on the random bundle, CPU, one thread (one per test module)."""
-    from engine.runtime import Runtime
+    from engine.model.runtime import Runtime
 
     return Runtime(bundle, device="cpu", threads=1)

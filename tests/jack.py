@@ -4,7 +4,7 @@ This machine has no ALSA sequencer, so the MIDI tests run rtmidi's JACK API agai
 ``jackd -d dummy -r 48000`` (no sound card needed). The ``jack_server`` fixture starts one
 server per test session under a unique name (``JACK_DEFAULT_SERVER``, which every JACK
 client of this process and its subprocesses then uses), waits until it answers, and kills
-it at the end: :class:`engine.bench.realtime.JackServer` (``moodroll bench`` uses it too, at
+it at the end: :class:`tools.bench.realtime.JackServer` (``moodroll bench`` uses it too, at
 64 frames). Tests skip with a clear reason where jackd is not installed (CI installs it).
 
 Why the port tests used to fail under load (measured 2026-12-01 on the shared 2-core box,
@@ -53,7 +53,7 @@ def jack_server():
     """The name of a running JACK server (dummy driver) that this process's clients use."""
     import rtmidi
 
-    from engine.bench.realtime import JackServer
+    from tools.bench.realtime import JackServer
 
     if not JackServer.available():
         pytest.skip("jackd is not installed (apt-get install jackd2); the MIDI port tests need it")
@@ -133,8 +133,8 @@ def _play(target: str, bpm: float, lead_ticks: int, position: int, ticks: int, n
     import sys
     import threading
 
-    from engine.midi.ports import MidiOutput
-    from engine.playback import try_realtime
+    from engine.live.ports import MidiOutput
+    from engine.live.player import try_realtime
 
     out = MidiOutput(target, api="jack", name=name, monitor_s=0)
     stop = threading.Event()

@@ -27,7 +27,7 @@ def measure(sync: bool) -> tuple[float, float]:
     """(longest gap of a 5-ms Python ticker, longest client open+close) in seconds."""
     import rtmidi
 
-    from engine.bench.realtime import JackServer
+    from tools.bench.realtime import JackServer
 
     with JackServer(period=256, sync=sync):
         b = subprocess.Popen([sys.executable, "-c", CLIENT_B], stdout=subprocess.PIPE, text=True)

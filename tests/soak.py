@@ -1,7 +1,7 @@
 """The soak: long runs that the test suite is too short for (a recorded command, not CI).
 
 ``python -m tests.soak hour [--minutes 60] [--bpm 120] [--bundle DIR]``
-    An hour of music (virtual time: engine.midi.virtual.VirtualTime, so it runs as fast as the
+    An hour of music (virtual time: tools.virtual_midi.VirtualTime, so it runs as fast as the
     decoder) from the real generator, steered to a new valence/arousal point at every bar,
     played to an in-memory receiver. Checks: resident memory grows <= 5 % after a warm-up
     (the first tenth), no thread or file-descriptor growth, every note-on sent reached the
@@ -81,12 +81,12 @@ def soak_bundle(path: str | None) -> Path:
 
 
 def hour(minutes: float, bpm: float, bundle: str | None, seed: int = 0) -> dict:
-    from engine.generator import Condition, MusicGenerator
-    from engine.runtime import Runtime
-    from engine.bundle import load_bundle
-    from engine.sampling import SamplingOptions
-    from engine.stream import LiveStream, StreamOptions
-    from engine.midi.virtual import MemoryOutput, VirtualTime
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.model.runtime import Runtime
+    from engine.model.bundle import load_bundle
+    from engine.model.sampling import SamplingOptions
+    from engine.live.decoder import LiveStream, StreamOptions
+    from tools.virtual_midi import MemoryOutput, VirtualTime
 
     b = load_bundle(soak_bundle(bundle))
     gen = MusicGenerator(b, SamplingOptions(seed=seed), condition=Condition(5.0, 5.0),
@@ -139,9 +139,9 @@ def hour(minutes: float, bpm: float, bundle: str | None, seed: int = 0) -> dict:
 
 
 def cycles(n: int, jack: int, seed: int = 0) -> dict:
-    from engine.stream import LiveStream, StreamOptions, TokenReplay
-    from engine.tokenizer import Tokenizer
-    from engine.midi.virtual import MemoryOutput, VirtualTime
+    from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+    from engine.music.tokenizer import Tokenizer
+    from tools.virtual_midi import MemoryOutput, VirtualTime
     from tests.token_fixtures import chord_file
 
     tok = Tokenizer()
@@ -188,9 +188,9 @@ def cycles(n: int, jack: int, seed: int = 0) -> dict:
 
 def _jack_cycles(n: int, tok, ids, rng) -> tuple[int, float]:
     """Start / stop / pause / synth-quits cycles on real JACK ports; the receiver is another port."""
-    from engine.bench.realtime import JackServer, Recorder
-    from engine.midi.ports import MidiOutput
-    from engine.stream import LiveStream, StreamOptions, TokenReplay
+    from tools.bench.realtime import JackServer, Recorder
+    from engine.live.ports import MidiOutput
+    from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
 
     stuck, t0 = 0, time.monotonic()
     with JackServer(period=256, sync=True):

@@ -13,7 +13,7 @@ import pytest
 from engine.cli import main
 from engine.daw.ableton import LISTEN, AbletonFollower, LiveBridgeError, send_take
 from engine.paths import EXAMPLES
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from tests.live_host import ABLETONOSC, LiveProcess, copy_abletonosc
 from tests.test_osc_server import free_port
 from tests.test_osc_transport import check_stream_follows

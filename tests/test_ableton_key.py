@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 
 from engine.cli import main
-from engine.controls import SCALES, parse_key
+from engine.model.controls import SCALES, parse_key
 from engine.daw.live_key import LIVE_SCALES, LiveKey, key_from_live, read_live_key
 from tests.live_host import LiveProcess, copy_abletonosc
 from tests.test_osc_server import free_port
@@ -148,8 +148,8 @@ def test_generate_key_live(live, random_bundle, tmp_path, capsys, monkeypatch):
 def test_live_follows_live_s_key_from_a_bar_line(jack_server, live, random_bundle, monkeypatch):
     """`moodroll live --follow live --key live`: C major until Live's key changes to F# major, then
     F# major from a bar line within the bars already decoded (the decoder is 1-1.5 bars ahead)."""
-    from engine.bench.realtime import Recorder
-    from engine.live import LiveOptions, run_live
+    from tools.bench.realtime import Recorder
+    from engine.live.command import LiveOptions, run_live
 
     monkeypatch.setattr("engine.daw.ableton.REPLY_PORT", live.reply_port)
     live.set_tempo(240.0)  # a bar a second

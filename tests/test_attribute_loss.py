@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.attribute_loss import ATTRIBUTES, AttributeTargets, TokenAttributes
 from training.model import MusicModel
 from training.train import Item, TrainConfig, Windows, loss_fn

@@ -1,4 +1,4 @@
-"""engine.decoding.batch.generate_variations: N streams in one batch are exactly N single
+"""engine.model.batch.generate_variations: N streams in one batch are exactly N single
 MusicGenerator streams with seeds seed..seed+N-1 (plain and guided, re-primes included, bars
 and token counts), on format 2 (one batched call per token) and format 1 (one after another);
 progress is reported and cancel stops it."""
@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from engine.bundle import load_bundle
-from engine.controls import MusicalControls
-from engine.decoding.batch import Cancelled, generate_variations, variation_sampling
-from engine.generator import Condition, MusicGenerator
-from engine.runtime import Runtime
-from engine.sampling import SamplingOptions
+from engine.model.bundle import load_bundle
+from engine.model.controls import MusicalControls
+from engine.model.batch import Cancelled, generate_variations, variation_sampling
+from engine.model.generator import Condition, MusicGenerator
+from engine.model.runtime import Runtime
+from engine.model.sampling import SamplingOptions
 from tests.test_runtime import random_bundle2  # noqa: F401
 
 COND = Condition(3.0, 7.0)

@@ -1,12 +1,12 @@
-"""engine.bench.interleave: the bench's A B A B rounds and the ratios it reports, on injected
+"""tools.bench.interleave: the bench's A B A B rounds and the ratios it reports, on injected
 numbers (no timing): the order of the calls, the per-round quotient, the median with its
 min-max, and the noisy flag at a spread over 20 % or with too few rounds."""
 from __future__ import annotations
 
 import pytest
 
-from engine.bench import interleave as bi
-from engine.bench.run import _ratio_table
+from tools.bench import interleave as bi
+from tools.bench.run import _ratio_table
 
 
 def test_rounds_alternate_between_the_paths():

@@ -1,10 +1,10 @@
-"""engine.bundle: a bundle loads; a damaged one is refused with one line naming the file."""
+"""engine.model.bundle: a bundle loads; a damaged one is refused with one line naming the file."""
 import json
 import shutil
 
 import pytest
 
-from engine.bundle import BundleError, load_bundle, write_manifest
+from engine.model.bundle import BundleError, load_bundle, write_manifest
 from engine.paths import DEFAULT_BUNDLE
 from tests.test_runtime import random_bundle2  # noqa: F401  (the format-2 twin of random_bundle)
 

@@ -8,9 +8,9 @@ bar 1 lasts, so a stream that started on the first decoded note would play it la
 """
 import pytest
 
-from engine.midi.virtual import MemoryOutput, VirtualTime
-from engine.stream import LiveStream, StreamOptions, TokenReplay
-from engine.streaming import BAR, NOTE_ON, TEMPO, StreamingDecoder
+from tools.virtual_midi import MemoryOutput, VirtualTime
+from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+from engine.music.events import BAR, NOTE_ON, TEMPO, StreamingDecoder
 from tests.token_fixtures import example_ids, tok  # noqa: F401  (fixtures)
 
 EPS = 1e-9  # float rounding, not a timing tolerance

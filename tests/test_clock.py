@@ -1,13 +1,13 @@
-"""engine/midi/clock.py: our own tempo, the tempo estimator, and following a DAW's MIDI clock
+"""engine/live/clock.py: our own tempo, the tempo estimator, and following a DAW's MIDI clock
 (first from message sequences, then on real JACK ports from another program's clock)."""
 import time
 
 import numpy as np
 import pytest
 
-from engine.midi.clock import (CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower, InternalClock,
+from engine.live.clock import (CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower, InternalClock,
                           TempoEstimator)
-from engine.midi.ports import MidiInput
+from engine.live.ports import MidiInput
 from tests.jack import DawClock
 
 

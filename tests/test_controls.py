@@ -1,4 +1,4 @@
-"""engine.controls: key parsing, control validation, and that masks really mask.
+"""engine.model.controls: key parsing, control validation, and that masks really mask.
 
 The end-to-end proof (thousands of sampled tokens never break a control) runs on a
 random-weight bundle in tests/test_runtime.py; here the masks are driven directly with random
@@ -7,11 +7,11 @@ logits, which is the hardest case: a random "model" tries every token.
 import numpy as np
 import pytest
 
-from engine.controls import (BAR, PITCH, POSITION, VELOCITY, DensityMask, MusicalControls, MusicState, RemiGrammar,
+from engine.model.controls import (BAR, PITCH, POSITION, VELOCITY, DensityMask, MusicalControls, MusicState, RemiGrammar,
                              TempoLock, allowed_pitches, build_masks, parse_key)
-from engine.sampling import Sampler, SamplingOptions
-from engine.streaming import NOTE_ON, decode_events
-from engine.tokenizer import Tokenizer
+from engine.model.sampling import Sampler, SamplingOptions
+from engine.music.events import NOTE_ON, decode_events
+from engine.music.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.paths import EXAMPLES
-from engine.va import to_paper_scale
+from engine.emotion.va import to_paper_scale
 from training.data import (DataWarning, ImageRecord, MidiRecord, Pair, check_images, load_eimg,
                            load_oasis, load_pop909, load_vgmidi, pair_clips_to_images, paired_splits,
                            pairing_stats, read_tokens, similarity, split_eimg, split_oasis, split_sizes)
@@ -38,7 +38,7 @@ def test_load_oasis(oasis, data_dir):
     assert len({r.id for r in oasis}) == len(oasis)
     assert {r.category for r in oasis} == {"Person", "Animal", "Object", "Scenery"}
     _check_va(oasis)
-    # the values are the CSV's 1-7 means mapped by engine.va
+    # the values are the CSV's 1-7 means mapped by engine.emotion.va
     with open(data_dir / "oasis" / "oasis.csv", newline="") as f:
         row = next(csv.DictReader(f))
     rec = next(r for r in oasis if r.id == row["id"])
@@ -202,7 +202,7 @@ def test_paired_splits_keep_evaluation_images_unseen(data_dir, oasis):
 # -- token ids -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tokenizer():
-    from engine.tokenizer import Tokenizer
+    from engine.music.tokenizer import Tokenizer
     return Tokenizer()
 
 

@@ -14,7 +14,7 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QApplication
 
-from engine.bench.realtime import Recorder
+from tools.bench.realtime import Recorder
 from engine.paths import EXAMPLES
 
 pytest.importorskip("pytestqt")
@@ -79,13 +79,13 @@ def synth(jack_server, request):
 
 @pytest.fixture
 def shipped(jack_server):
-    from engine.bundle import load_bundle
+    from engine.model.bundle import load_bundle
 
     return load_bundle(None).path
 
 
 def test_drop_a_picture_shows_its_va_on_the_pad(qtbot, tmp_path, shipped):
-    from engine.image import load_image
+    from engine.picture.image import load_image
 
     win = make_window(qtbot, tmp_path, None, "drop")  # MainWindow's default: the shipped bundle
     assert win.bridge.bundle_path is None
@@ -344,7 +344,7 @@ def test_another_takes_folder_lists_its_takes_saves_there_and_a_bad_one_keeps_th
 
 def test_without_opencv_the_camera_button_is_greyed_out_and_says_why(qtbot, monkeypatch):
     import desktop.source_view as sv
-    from engine.webcam import NO_OPENCV
+    from engine.picture.webcam import NO_OPENCV
 
     monkeypatch.setattr(sv, "capture_available", lambda: False)  # as in the installed program
     view = sv.SourceView()

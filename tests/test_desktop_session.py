@@ -3,7 +3,7 @@
 import pytest
 from PyQt6.QtCore import QSettings
 
-from engine.bench.realtime import Recorder
+from tools.bench.realtime import Recorder
 
 pytest.importorskip("pytestqt")
 

@@ -63,8 +63,8 @@ class _Source:
 
 
 def test_lookahead_tee_records_notes_bars_and_the_condition_of_each_token():
-    from engine.generator import Condition
-    from engine.streaming import BAR, NOTE_ON, Event
+    from engine.model.generator import Condition
+    from engine.music.events import BAR, NOTE_ON, Event
 
     from desktop.taps import LookaheadTee
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.controls import MusicalControls
+from engine.model.controls import MusicalControls
 from engine.emotion.attributes import ATTRIBUTE_FILE, apply_attributes, attributes_for, describe
 from engine.emotion.planner import EmotionPlanner
 

@@ -1,11 +1,11 @@
 """engine.emotion.biases: the soft biases lean where the plan says and leave the rest alone."""
 import numpy as np
 
-from engine.controls import MusicalControls
+from engine.model.controls import MusicalControls
 from engine.emotion import biases
 from engine.emotion.attributes import LEGATO, apply_attributes, attributes_for
 from engine.emotion.biases import EmotionBias
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 
 TOK = Tokenizer()
 

@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from engine.controls import MusicalControls
+from engine.model.controls import MusicalControls
 from engine.emotion.planner import EmotionPlanner
 from engine.emotion.sanity import MAX_CHORD, MAX_NOTES_PER_SECOND, MAX_SOUNDING, TEMPO_RANGE, ramp_bpm
-from engine.generator import Condition, MusicGenerator
-from engine.sampling import SamplingOptions
-from engine.streaming import NOTE_ON, TEMPO, decode_events
-from engine.tokenizer import Tokenizer
+from engine.model.generator import Condition, MusicGenerator
+from engine.model.sampling import SamplingOptions
+from engine.music.events import NOTE_ON, TEMPO, decode_events
+from engine.music.tokenizer import Tokenizer
 from tests.test_controls import drive
 
 CORNERS = [(1.0, 1.0), (1.0, 9.0), (9.0, 1.0), (9.0, 9.0)]

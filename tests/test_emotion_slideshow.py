@@ -50,7 +50,7 @@ def test_slideshow_markers_at_bar_lines(random_bundle, pictures, tmp_path):
     tempi = [m.tempo for _, m in events if m.type == "set_tempo"]
     assert len(tempi) == 1 and mido.tempo2bpm(tempi[0]) == pytest.approx(r.bpm, rel=1e-4)
     assert r.bars == 3 * bars_per_picture
-    from engine.midi_notes import read_midi_notes
+    from engine.music.notes import read_midi_notes
 
     n = read_midi_notes(r.path)
     assert n.start.max() < r.bars * 4 * 480  # every note starts inside the piece's bars (3 x 2 s)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from engine.paths import DEFAULT_BUNDLE
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.export import export_parts, names, sha256
 from training.model import ModelConfig, MusicModel
 
@@ -204,7 +204,7 @@ def test_shipped_bundle_matches_its_manifest_and_size_limit():
 @shipped
 def test_shipped_bundle_runs_a_picture_to_tokens(data_dir):
     """Picture -> image tokens (== the torch encoder) + VA -> cross K/V -> 16 greedy steps."""
-    from engine.image import load_image, preprocess
+    from engine.picture.image import load_image, preprocess
     from training.encoders import build_encoder
 
     cfg = json.loads((DEFAULT_BUNDLE / "config.json").read_text())

@@ -1,4 +1,4 @@
-"""engine/files.py: whole files or none, the user's normal permissions, one clear line when a
+"""engine/takes/files.py: whole files or none, the user's normal permissions, one clear line when a
 disk is full (a real 64 KiB tmpfs where we may mount one; else a real file-size limit)."""
 import errno
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.files import FileWriteError, new_file_mode, write_atomic
+from engine.takes.files import FileWriteError, new_file_mode, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
 
 
 def test_generate_writes_files_with_normal_permissions(tmp_path, umask, random_bundle):
-    from engine.generate import generate_files
+    from engine.offline import generate_files
 
     umask(0o022)
     (piece,) = generate_files([], tmp_path / "va.mid", valence=7, arousal=6, bars=1, seed=1,
@@ -102,7 +102,7 @@ def test_file_size_limit_mid_write_leaves_no_half_file(tmp_path):
     """Without root: the kernel's file-size limit stops the write part-way (as a full disk does)."""
     code = textwrap.dedent(f"""
         import resource, signal, sys
-        from engine.files import write_atomic, FileWriteError
+        from engine.takes.files import write_atomic, FileWriteError
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
         try:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bundle import load_bundle
+from engine.model.bundle import load_bundle
 from engine.paths import DEFAULT_BUNDLE
-from engine.runtime import Runtime
+from engine.model.runtime import Runtime
 from training.from_bundle import main as from_bundle_main
 from training.from_bundle import model_from_bundle
 

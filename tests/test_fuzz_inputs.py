@@ -27,11 +27,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.bundle import BundleError, load_bundle, write_manifest
-from engine.image import ImageReadError, load_image, preprocess
-from engine.metrics import analyze_file
-from engine.midi_notes import read_midi_notes
-from engine.tokenizer import MidiReadError, Tokenizer
+from engine.model.bundle import BundleError, load_bundle, write_manifest
+from engine.picture.image import ImageReadError, load_image, preprocess
+from engine.music.metrics import analyze_file
+from engine.music.notes import read_midi_notes
+from engine.music.tokenizer import MidiReadError, Tokenizer
 
 SCALE = float(os.environ.get("MOODROLL_FUZZ_SCALE", "1"))
 HANG_S = 20  # one case taking longer than this is a hang (real cases take milliseconds)
@@ -218,9 +218,9 @@ def test_midi_files_read_or_give_one_clear_line(tokenizer, tmp_path_factory, dat
     raw = mutate(data.draw(midi_files()), data.draw)
     path = tmp_path_factory.getbasetemp() / "fuzz.mid"
     path.write_bytes(raw)
-    handled_or_one_line(tokenizer.encode, raw, errors=(MidiReadError,))  # engine.tokenizer: symusic + MidiTok
+    handled_or_one_line(tokenizer.encode, raw, errors=(MidiReadError,))  # engine.music.tokenizer: symusic + MidiTok
     handled_or_one_line(tokenizer.encode, path, errors=(MidiReadError,))
-    handled_or_one_line(read_midi_notes, path, errors=(MidiReadError,))  # engine.midi_notes: mido
+    handled_or_one_line(read_midi_notes, path, errors=(MidiReadError,))  # engine.music.notes: mido
     row = handled_or_one_line(analyze_file, path, errors=())  # moodroll metrics: a row, never raises
     assert "file" in row and ("error" not in row or "\n" not in row["error"])
 
@@ -254,8 +254,8 @@ def test_an_enormous_midi_file_is_read_without_hanging(tmp_path, tokenizer):
 def _load_and_run(folder):
     """What `moodroll generate`/`live` do with a bundle before playing: load, verify, open the
     ONNX sessions, tokenizer, one picture and a few tokens."""
-    from engine.generator import Condition, MusicGenerator
-    from engine.runtime import Runtime
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.model.runtime import Runtime
 
     b = load_bundle(folder)
     gen = MusicGenerator(b, runtime=Runtime(b, device="cpu", threads=1))

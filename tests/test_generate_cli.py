@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.controls import allowed_pitches, MusicalControls
+from engine.model.controls import allowed_pitches, MusicalControls
 from engine.paths import DEFAULT_BUNDLE
 
 
@@ -175,7 +175,7 @@ def test_written_files_never_hold_one_key_twice(random_bundle, tmp_path, capsys)
 def test_release_before_repeat_ends_the_held_note_where_its_key_starts_again():
     import symusic
 
-    from engine.tokenizer import release_before_repeat
+    from engine.music.tokenizer import release_before_repeat
 
     score = symusic.Score(480)
     track = symusic.Track()

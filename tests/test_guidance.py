@@ -1,4 +1,4 @@
-"""Emotion strength (classifier-free guidance) in engine.generator on a random-weight bundle:
+"""Emotion strength (classifier-free guidance) in engine.model.generator on a random-weight bundle:
 off (w = 1) is exactly the plain stream and runs no null branch, on it is u + w (c - u) from two
 independent cache rows run as ONE batch-2 call, equal to the two-call form (same tokens for a
 seed, logits within 1e-5), seeded, masked, and survives re-priming. Bundle formats 1 and 2."""
@@ -7,10 +7,10 @@ import pytest
 
 from tests.test_runtime import random_bundle2  # noqa: F401  (the format-2 twin of random_bundle)
 
-from engine.controls import MusicalControls, allowed_pitches, build_masks
-from engine.generator import Condition, MusicGenerator
-from engine.sampling import Sampler, SamplingOptions
-from engine.streaming import NOTE_ON
+from engine.model.controls import MusicalControls, allowed_pitches, build_masks
+from engine.model.generator import Condition, MusicGenerator
+from engine.model.sampling import Sampler, SamplingOptions
+from engine.music.events import NOTE_ON
 
 COND = Condition(7.5, 2.0, None)
 
@@ -20,8 +20,8 @@ def both(request, bundle, rt, random_bundle2):
     """(bundle, runtime) of format 1 and of format 2 (same weights)."""
     if request.param == 1:
         return bundle, rt
-    from engine.bundle import load_bundle
-    from engine.runtime import Runtime
+    from engine.model.bundle import load_bundle
+    from engine.model.runtime import Runtime
 
     b2 = load_bundle(random_bundle2)
     return b2, Runtime(b2, device="cpu", threads=1)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.image import load_image, preprocess, resize_area
+from engine.picture.image import load_image, preprocess, resize_area
 
 
 @pytest.mark.parametrize("shape,size", [((480, 640), (224, 224)), ((1000, 333), (224, 224)), ((300, 301), (320, 240)),

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.bench.realtime import Recorder
+from tools.bench.realtime import Recorder
 from engine.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""engine.metrics against MusPy itself, the paper's published numbers, and constructed music."""
+"""engine.music.metrics against MusPy itself, the paper's published numbers, and constructed music."""
 import json
 import math
 import random
@@ -10,11 +10,11 @@ import muspy
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.music.metrics import (
     REFERENCE, REFERENCE_FULL, analyze, analyze_file, estimate_key, groove_consistency,
     groove_consistency_bar, music_quality_loss, pitch_entropy, polyphony_rate, ticks_to_seconds,
 )
-from engine.midi_notes import make_notes, notes_from_score, notes_from_tokens, read_midi_notes
+from engine.music.notes import make_notes, notes_from_score, notes_from_tokens, read_midi_notes
 from training.paper_tables import AUTHOR_RESULTS, PAPER_ROWS
 
 
@@ -135,7 +135,7 @@ def test_matches_muspy_on_random_notes():
 
 
 def test_engine_metrics_does_not_import_muspy_or_torch():
-    code = ("import sys, engine.metrics, engine.midi_notes\n"
+    code = ("import sys, engine.music.metrics, engine.music.notes\n"
             "bad = [m for m in ('muspy', 'torch') if m in sys.modules]\n"
             "print(bad); sys.exit(1 if bad else 0)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -292,7 +292,7 @@ def test_score_and_token_notes(tmp_path):
     """A symusic Score (ticks or quarters) and decoded tokens give the same Notes/metrics."""
     from symusic import Score
 
-    from engine.tokenizer import Tokenizer
+    from engine.music.tokenizer import Tokenizer
 
     events = []
     for i, (p, d) in enumerate([(60, 240), (64, 240), (67, 480), (72, 960)] * 4):

@@ -1,10 +1,10 @@
-"""engine/midi/ports.py on real ports: a private JACK server (tests/jack.py), rtmidi's JACK API."""
+"""engine/live/ports.py on real ports: a private JACK server (tests/jack.py), rtmidi's JACK API."""
 import time
 
 import pytest
 
-from engine.bench.realtime import Recorder
-from engine.midi.ports import (ENV_API, MidiInput, MidiOutput, MidiPortError, find_port, list_ports,
+from tools.bench.realtime import Recorder
+from engine.live.ports import (ENV_API, MidiInput, MidiOutput, MidiPortError, find_port, list_ports,
                             resolve_api)
 
 

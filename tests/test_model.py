@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.sampling import SamplingOptions
-from engine.tokenizer import Tokenizer
+from engine.model.sampling import SamplingOptions
+from engine.music.tokenizer import Tokenizer
 from training.generate import TorchStream
 from training.model import ModelConfig, MusicModel
 
@@ -142,7 +142,7 @@ def test_efficientnet_lite0_imagenet_weights_recognise_a_picture(data_dir):
     """The package's weights, renamed onto timm's keys, classify OASIS's acorns as acorns."""
     import timm
 
-    from engine.image import load_image, preprocess
+    from engine.picture.image import load_image, preprocess
     from training.encoders import _lite0_state_dict
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()

@@ -10,13 +10,13 @@ import mido
 import numpy as np
 import pytest
 
-from engine.bench.realtime import Recorder
+from tools.bench.realtime import Recorder
 from engine.daw.live_control import LiveControl
 from engine.daw.oscio import OscSocket, build
 from engine.daw.osc_server import OscControlServer
 from engine.daw.protocol import MESSAGES, check_args
-from engine.midi.ports import MidiOutput
-from engine.stream import LiveStream, StreamOptions
+from engine.live.ports import MidiOutput
+from engine.live.decoder import LiveStream, StreamOptions
 
 
 class OscPeer:
@@ -93,8 +93,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def session(jack_server, bundle):
     """A live session: generator -> LiveStream -> JACK port -> recorder; its OSC server on a free port."""
-    from engine.generator import Condition, MusicGenerator
-    from engine.sampling import SamplingOptions
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.model.sampling import SamplingOptions
 
     gen = MusicGenerator(bundle, SamplingOptions(seed=5, guidance=2.0), condition=Condition(4.0, 4.0), device="cpu",
                          threads=1)

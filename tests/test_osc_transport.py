@@ -87,11 +87,11 @@ def test_without_a_reported_tempo_the_reports_give_it():
 
 # -- the real stream on a virtual clock, following OscTransport exactly -----------------------------
 def test_stream_follows_reports_exactly_on_virtual_time(tok, chord_ids):
-    """LiveStream's threads on engine.midi.virtual's clock, the follower fed reports every 30 ms at
+    """LiveStream's threads on tools.virtual_midi's clock, the follower fed reports every 30 ms at
     exact virtual times (tempo 120 -> 150, stop, locate): every note sits exactly on the DAW's
     bar grid, nothing plays while stopped, play resumes on the DAW's next bar line."""
-    from engine.stream import LiveStream, StreamOptions, TokenReplay
-    from engine.midi.virtual import MemoryOutput, VirtualTime
+    from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+    from tools.virtual_midi import MemoryOutput, VirtualTime
 
     vt = VirtualTime(start=0.0)
     f = OscTransport("Reaper")
@@ -206,9 +206,9 @@ def check_stream_follows(daw: StandInDaw, follower, tokens_ids, tokenizer, name:
     """A LiveStream plays ``tokens_ids`` following ``follower`` (fed by ``daw``) into a JACK port:
     it starts on play, sits on the DAW's bar grid, follows a tempo change, falls silent on stop
     and starts again after a locate. Returns what it measured."""
-    from engine.bench.realtime import Recorder
-    from engine.midi.ports import MidiOutput
-    from engine.stream import LiveStream, StreamOptions, TokenReplay
+    from tools.bench.realtime import Recorder
+    from engine.live.ports import MidiOutput
+    from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
 
     out = MidiOutput(api="jack", name=name, monitor_s=0)
     rec = Recorder(out.full_name, api="jack", name=f"{name} rec")

@@ -100,7 +100,7 @@ def test_frozen_cli_reports_bad_input_in_one_line(bundle, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="JACK ports are tested on Linux")
 def test_frozen_ports_and_live_reach_jack(bundle, jack_server, tmp_path):
-    from engine.bench.realtime import Recorder
+    from tools.bench.realtime import Recorder
 
     synth = Recorder(None, api="jack", name="Packaged Synth")
     try:

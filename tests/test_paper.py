@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.paths import EXAMPLES
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.paper.baseline import BaselineConfig, ShowAndListen
 from training.paper.loop import Example, PaperData, RunConfig, train_run
 from training.paper.losses import paper_va_loss, soft_va_loss

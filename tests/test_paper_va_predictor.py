@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.va_head import pearson
 from training.va_predictor import DEFAULT_WEIGHTS, expected_histogram, load_music_va_predictor
 

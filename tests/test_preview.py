@@ -72,8 +72,8 @@ def test_tee_forwards_every_message_to_every_sink_and_survives_a_broken_one():
 
 
 def test_a_live_stream_plays_into_the_preview_like_into_a_port():
-    from engine.stream import LiveStream, StreamOptions, TokenReplay
-    from engine.tokenizer import Tokenizer
+    from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+    from engine.music.tokenizer import Tokenizer
 
     tok = Tokenizer()
     synth = PreviewSynth(start=False)

@@ -1,14 +1,14 @@
-"""engine.decoding.quantize: the int8 decoder bundle loads and verifies, keeps its format, stays
+"""engine.model.quantize: the int8 decoder bundle loads and verifies, keeps its format, stays
 within a logit bound of float32 on a seeded stream, and generates valid, seeded music."""
 import pytest
 
 onnx = pytest.importorskip("onnx")  # writing needs the onnx package (the training extra); CI has it
 
-from engine.bundle import load_bundle  # noqa: E402
-from engine.decoding.quantize import QUANTIZATION, logit_error, quantize_bundle  # noqa: E402
-from engine.generator import Condition, MusicGenerator  # noqa: E402
-from engine.runtime import Runtime  # noqa: E402
-from engine.sampling import SamplingOptions  # noqa: E402
+from engine.model.bundle import load_bundle  # noqa: E402
+from engine.model.quantize import QUANTIZATION, logit_error, quantize_bundle  # noqa: E402
+from engine.model.generator import Condition, MusicGenerator  # noqa: E402
+from engine.model.runtime import Runtime  # noqa: E402
+from engine.model.sampling import SamplingOptions  # noqa: E402
 from tests.test_runtime import random_bundle2  # noqa: E402,F401
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.midi_notes import make_notes
+from engine.music.notes import make_notes
 from engine.paths import EXAMPLES, shared_data_dir
 from training import realness as R
 
@@ -49,7 +49,7 @@ def test_the_classifier_tells_a_shifted_feature_and_not_noise():
 
 
 def _example_notes(velocity_shift: int = 0, jitter: int = 0):
-    from engine.midi_notes import read_midi_notes
+    from engine.music.notes import read_midi_notes
 
     n = read_midi_notes(EXAMPLES / "example.mid").pitched()
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from engine.daw.reaper import ReaperFollower, parse_beat_string
 from engine.paths import EXAMPLES
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from tests.test_osc_server import OscPeer, free_port as _free_port
 from tests.test_osc_transport import StandInDaw, check_stream_follows
 
@@ -101,7 +101,7 @@ def test_three_four_bars_from_the_beat_string():
 def test_cli_live_follows_reaper_and_serves_osc(jack_server, random_bundle):
     """moodroll live --follow reaper --osc 0: the stand-in Reaper starts it, /moodroll/status says
     so, SIGINT ends it with every note released."""
-    from engine.bench.realtime import Recorder
+    from tools.bench.realtime import Recorder
     from tests.test_live_cli import Lines
 
     synth = Recorder(None, api="jack", name="Reaper Synth")

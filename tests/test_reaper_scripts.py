@@ -1,7 +1,7 @@
 """The Reaper ReaScripts (plugins/reaper/*.lua) run by a real Lua interpreter (Debian's lua5.4)
 against a stand-in ``reaper`` API table that records every call (Reaper cannot run here): which
 take, which track, where (edit cursor / next bar while playing or recording) and how long (whole
-bars holding every onset, the same rule as Moodroll's clips: engine/daw/take.py)."""
+bars holding every onset, the same rule as Moodroll's clips: engine/takes/clip.py)."""
 import os
 import shutil
 import subprocess
@@ -10,7 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.daw.take import read_take
+from engine.takes.clip import read_take
 from engine.paths import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +224,7 @@ def test_take_from_file(tmp_path, takes):
 
 
 def test_lua_length_reader_agrees_with_the_engine(tmp_path):
-    """The script's own SMF reader (running status, metas, sysex) gives engine/daw/take.py's length."""
+    """The script's own SMF reader (running status, metas, sysex) gives engine/takes/clip.py's length."""
     rs = tmp_path / "running.mid"  # hand-made: running status, a sysex, a 6/8 time signature, 960 ticks/quarter
     body = bytes([0x00, 0xFF, 0x58, 0x04, 6, 3, 24, 8,  0x00, 0xF0, 0x03, 0x7E, 0x01, 0xF7,
                   0x00, 0x90, 60, 100,  0x83, 0x60, 64, 100,  0x00, 60, 0,  0xBC, 0x00, 64, 0,  0x00, 0xFF, 0x2F, 0x00])

@@ -1,4 +1,4 @@
-"""engine.runtime + engine.generator on a random-weight bundle: the KV cache is exact, steering
+"""engine.model.runtime + engine.model.generator on a random-weight bundle: the KV cache is exact, steering
 keeps the cache, re-priming bounds it, seeds replay, and no masked pitch is ever emitted.
 Format 2 (the fixed-capacity cache written in place) gives the same logits and tokens as format 1
 on the same weights, rows of a batch match single streams, and the buffers really are reused."""
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.controls import MusicalControls, allowed_pitches
-from engine.generator import Condition, MusicGenerator
-from engine.runtime import CPU, DeviceError, Runtime, cuda_driver_present
-from engine.sampling import SamplingOptions
-from engine.streaming import NOTE_ON, decode_events
+from engine.model.controls import MusicalControls, allowed_pitches
+from engine.model.generator import Condition, MusicGenerator
+from engine.model.runtime import CPU, DeviceError, Runtime, cuda_driver_present
+from engine.model.sampling import SamplingOptions
+from engine.music.events import NOTE_ON, decode_events
 
 
 @functools.cache
@@ -36,7 +36,7 @@ def random_bundle2(random_bundle) -> Path:
 
 @pytest.fixture(scope="module")
 def rt2(random_bundle2):
-    from engine.bundle import load_bundle
+    from engine.model.bundle import load_bundle
 
     return Runtime(load_bundle(random_bundle2), device="cpu", threads=1)
 

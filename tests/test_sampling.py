@@ -1,8 +1,8 @@
-"""engine.sampling: options validation, filters, determinism."""
+"""engine.model.sampling: options validation, filters, determinism."""
 import numpy as np
 import pytest
 
-from engine.sampling import Sampler, SamplingOptions, SuppressTokens, TopK, TopP
+from engine.model.sampling import Sampler, SamplingOptions, SuppressTokens, TopK, TopP
 
 
 def test_options_reject_bad_values():

@@ -1,5 +1,5 @@
-"""engine/stream.py's scheduling, exactly: the real LiveStream threads on a virtual clock
-(engine.midi.virtual.VirtualTime) playing to an in-memory port (MemoryOutput).
+"""engine/live/decoder.py's scheduling, exactly: the real LiveStream threads on a virtual clock
+(tools.virtual_midi.VirtualTime) playing to an in-memory port (MemoryOutput).
 
 Virtual time moves only when both stream threads wait, so decoding takes no time and every
 event is sent exactly when it is due: the assertions below are equalities (to float
@@ -11,10 +11,10 @@ import mido
 import numpy as np
 import pytest
 
-from engine.midi.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
-from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
-from engine.streaming import BAR, NOTE_ON, StreamingDecoder
-from engine.midi.virtual import MemoryOutput, VirtualTime
+from engine.live.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
+from engine.live.decoder import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.music.events import BAR, NOTE_ON, StreamingDecoder
+from tools.virtual_midi import MemoryOutput, VirtualTime
 from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)
 
 EPS = 1e-9  # float rounding of the same arithmetic done twice, not a timing tolerance
@@ -343,9 +343,9 @@ def test_steering_applies_at_the_next_bar_line_without_clearing_the_cache(bundle
     """The real generator (random-weight bundle) on virtual time: a VA point and a picture set
     while playing are applied right after the next Bar token decoded, a bar that playback has
     not reached yet (so every bar is written under one setting), and the KV cache keeps growing."""
-    from engine.generator import Condition, MusicGenerator
-    from engine.runtime import Runtime
-    from engine.sampling import SamplingOptions
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.model.runtime import Runtime
+    from engine.model.sampling import SamplingOptions
 
     class LoggingGenerator(MusicGenerator):  # the real generator, with a log of what happened
         def next_token(self):

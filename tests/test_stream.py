@@ -1,4 +1,4 @@
-"""engine/stream.py on real ports (private JACK server): what only real ports show.
+"""engine/live/decoder.py on real ports (private JACK server): what only real ports show.
 
 Notes arrive at another program in the order sent and none is left sounding after the end
 or a stop; a port that vanishes mid-stream is reconnected when it returns; a DAW's clock sent
@@ -6,15 +6,15 @@ by another program is followed. The assertions hold on a loaded 2-core machine: 
 and order messages, never time them (JACK's dummy server under load delivers late and in
 bursts, see tests/jack.py). The scheduling itself (times, bar lines, steering, clock out,
 capture, a late decoder) is tested exactly on a virtual clock in tests/test_scheduling.py;
-timing precision on a real port is measured by ``moodroll bench`` (engine/bench/realtime.py)."""
+timing precision on a real port is measured by ``moodroll bench`` (tools/bench/realtime.py)."""
 import time
 
 import pytest
 
-from engine.bench.realtime import Recorder
-from engine.midi.clock import CLOCK, START, ClockFollower
-from engine.midi.ports import MidiInput, MidiOutput
-from engine.stream import LiveStream, StreamOptions, TokenReplay
+from tools.bench.realtime import Recorder
+from engine.live.clock import CLOCK, START, ClockFollower
+from engine.live.ports import MidiInput, MidiOutput
+from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
 from tests.jack import DawClock
 from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)
 

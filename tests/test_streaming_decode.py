@@ -1,4 +1,4 @@
-"""engine/streaming.py: the streaming decoder equals MidiTok's batch decode (Tokenizer.decode)
+"""engine/music/events.py: the streaming decoder equals MidiTok's batch decode (Tokenizer.decode)
 on real files and on garbled token sequences, emits events the moment they are determined,
 handles REMI's odd orders like MidiTok, and never raises."""
 import random
@@ -6,9 +6,9 @@ import random
 import numpy as np
 import pytest
 
-from engine.streaming import (BAR, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, Event, StreamingDecoder,
+from engine.music.events import (BAR, NOTE_OFF, NOTE_ON, TEMPO, TIME_SIGNATURE, Event, StreamingDecoder,
                               decode_events)
-from engine.tokenizer import DEFAULT_CONFIG, Tokenizer
+from engine.music.tokenizer import DEFAULT_CONFIG, Tokenizer
 from training.tokenizer_roundtrip import batch_summary, midi_files, stream_summary
 
 

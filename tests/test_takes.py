@@ -1,4 +1,4 @@
-"""engine/takes.py: takes written atomically with their metadata inside the MIDI file, listed
+"""engine/takes/store.py: takes written atomically with their metadata inside the MIDI file, listed
 newest first; kill -9 mid-write leaves no half file (a real subprocess killed with SIGKILL);
 a full disk gives one line and keeps earlier takes; phrases autosaved from a real LiveStream
 on a real JACK port, also when that port vanishes."""
@@ -16,11 +16,11 @@ from pathlib import Path
 import mido
 import pytest
 
-from engine.midi.ports import MidiOutput
+from engine.live.ports import MidiOutput
 from engine.paths import EXAMPLES
-from engine.stream import CaptureError, LiveStream, StreamOptions, TokenReplay
-from engine.takes import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
-from engine.tokenizer import Tokenizer
+from engine.live.decoder import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.takes.store import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
+from engine.music.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,8 +120,8 @@ def test_stale_temporaries_are_removed_by_the_next_store(tmp_path):
 
 WRITER = textwrap.dedent("""
     import os, sys
-    from engine.takes import TakeStore, TakeMeta
-    import engine.takes as takes_module
+    from engine.takes.store import TakeStore, TakeMeta
+    import engine.takes.store as takes_module
     store = TakeStore(sys.argv[1])
     data = open(sys.argv[2], "rb").read()
     store.add_midi_bytes(data, TakeMeta(valence=5.0, arousal=5.0, source="first"))
@@ -137,7 +137,7 @@ WRITER = textwrap.dedent("""
 
 LOOP_WRITER = textwrap.dedent("""
     import sys
-    from engine.takes import TakeStore, TakeMeta
+    from engine.takes.store import TakeStore, TakeMeta
     store = TakeStore(sys.argv[1])
     data = open(sys.argv[2], "rb").read()
     i = 0
@@ -196,7 +196,7 @@ def test_write_failure_gives_one_line_and_keeps_earlier_takes(tmp_path):
     """A real write refused by the OS (RLIMIT_FSIZE: the file-size limit, EFBIG) in a subprocess."""
     code = textwrap.dedent("""
         import resource, signal, sys
-        from engine.takes import TakeStore, TakeError
+        from engine.takes.store import TakeStore, TakeError
         from tests.test_takes import midi_bytes
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         store = TakeStore(sys.argv[1])
@@ -279,7 +279,7 @@ def test_capture_and_phrase_autosave_from_a_live_stream(jack_server, example_ids
 
 
 def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server, example_ids, tmp_path):
-    from engine.bench.realtime import Recorder
+    from tools.bench.realtime import Recorder
 
     store = TakeStore(tmp_path)
     synth = Recorder(None, api="jack", name="Takes Synth")
@@ -312,7 +312,7 @@ def test_phrases_are_saved_while_playing_and_when_the_port_vanishes(jack_server,
 
 
 def test_a_capture_the_disk_refuses_is_one_line_and_nothing_is_left(tmp_path):
-    """The stream's own write failure (engine.files' one line) becomes the store's TakeError."""
+    """The stream's own write failure (engine.takes.files' one line) becomes the store's TakeError."""
 
     class Played:  # what TakeStore.capture reads of a LiveStream that has played 2 bars
         played_bars = [(0, 0.0), (1, 4.0), (2, 8.0)]

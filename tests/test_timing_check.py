@@ -1,7 +1,7 @@
 """The bench's timing check pairs sent note-ons with arrivals per pitch: one note lost at the
 port costs one pair, never the rest of the run (an in-order pairing that skipped ahead past the
 gap once reported 1,200 of 2,004 notes lost and a p99 of 952 ms for two missing notes)."""
-from engine.bench.realtime import match_arrivals
+from tools.bench.realtime import match_arrivals
 
 
 def test_one_lost_note_costs_one_pair_and_no_latency():

@@ -1,4 +1,4 @@
-"""The vocabulary (engine/tokenizer.py): MIDI -> tokens -> MIDI keeps every note within the
+"""The vocabulary (engine/music/tokenizer.py): MIDI -> tokens -> MIDI keeps every note within the
 tokenizer's quantisation, on real files; tempo and metre survive; tokenizer.json round trip;
 bad files fail with one clear error; tracks are merged into one piano, drums dropped.
 
@@ -12,7 +12,7 @@ import pytest
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 from engine.paths import EXAMPLES
-from engine.tokenizer import DEFAULT_CONFIG, MidiReadError, Tokenizer, load_score, merge_to_piano
+from engine.music.tokenizer import DEFAULT_CONFIG, MidiReadError, Tokenizer, load_score, merge_to_piano
 from training.tokenizer_roundtrip import RoundTrip, check_round_trip, compare, midi_files
 
 

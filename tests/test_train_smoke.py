@@ -86,7 +86,7 @@ def _va_batch(tok_items=6, target=(8.5, 8.5)):
     """Random windows labelled ``target``, conditioned on that VA (no dropout)."""
     mcfg = TINY.model_config
     mcfg = replace(mcfg, vocab_size=load_music_va_predictor().cfg.vocab_size)
-    from engine.tokenizer import Tokenizer
+    from engine.music.tokenizer import Tokenizer
     tok = Tokenizer()
     win = Windows(TINY, mcfg, tok)
     rng = np.random.default_rng(0)

@@ -1,10 +1,10 @@
-"""engine/webcam.py: the VA smoother, clear errors for missing cameras and files, and a
+"""engine/picture/webcam.py: the VA smoother, clear errors for missing cameras and files, and a
 video of real OASIS pictures (pleasant, then unpleasant) through the bundle's image encoder."""
 import cv2
 import numpy as np
 import pytest
 
-from engine.webcam import SmoothingOptions, VASmoother, WebcamError, WebcamVA, iter_frames, open_capture
+from engine.picture.webcam import SmoothingOptions, VASmoother, WebcamError, WebcamVA, iter_frames, open_capture
 
 
 def test_smoother_ignores_a_single_odd_frame_and_follows_a_lasting_change():
@@ -68,7 +68,7 @@ def test_webcam_video_of_oasis_pictures_moves_smoothly_to_the_new_scene(random_b
     """Frames go through the bundle's real image encoder. (The random test bundle's VA head
     always says 5, 5, so there the scene change shows in the image tokens; with a trained
     bundle the VA moves too, and is checked the same way.)"""
-    from engine.generator import MusicGenerator
+    from engine.model.generator import MusicGenerator
 
     path, script, _ = oasis_video
     gen = MusicGenerator(random_bundle)

@@ -4,7 +4,7 @@ import mido
 import pytest
 
 from engine.paths import EXAMPLES
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")

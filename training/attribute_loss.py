@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.metrics import KK_MAJOR, KK_MINOR
-from engine.tokenizer import TokenGroups
-from engine.va import VA_MID
+from engine.music.metrics import KK_MAJOR, KK_MINOR
+from engine.music.tokenizer import TokenGroups
+from engine.emotion.va import VA_MID
 
 ATTRIBUTES = ("mode", "density", "velocity", "register", "length")
 SOFTMAX_SHARPNESS = 20.0  # soft maximum over tonics: logsumexp(s * r) / s

@@ -1,4 +1,4 @@
-"""PyTorch decoding baselines for ``moodroll bench`` (run as a subprocess by engine/bench/run.py).
+"""PyTorch decoding baselines for ``moodroll bench`` (run as a subprocess by tools/bench/run.py).
 
 Builds :class:`training.model.MusicModel` with the bundle's shapes (random weights: speed does
 not depend on the values) and measures tokens per second after a context of C tokens:
@@ -14,7 +14,7 @@ Prints one JSON line: ``{"torch": version, "torch_kv": {"256": ...}, "torch_reru
 
 ``--serve``: the interleaved bench's worker. It prints one JSON line of facts (version, threads,
 d_ff, params), then answers every stdin line ``{"path": "torch_kv" | "torch_rerun", "context": C,
-"steps": N}`` with ``{"tokens_per_s": x}`` from ONE timed block, so engine/bench/run.py can
+"steps": N}`` with ``{"tokens_per_s": x}`` from ONE timed block, so tools/bench/run.py can
 alternate torch rounds with ONNX Runtime rounds (A B A B) in one process each.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from engine.bundle import load_bundle
+from engine.model.bundle import load_bundle
 from training.model import ModelConfig, MusicModel
 
 
@@ -63,7 +63,7 @@ def rates(model: MusicModel, context: int, steps: int) -> tuple[float, float]:
     new, pos = ids[:, context:], torch.tensor([[context]])
     model.step(new, pos, past, cross)  # warm up
     kv = 0.0
-    for _ in range(3):  # best of 3, as engine/bench/run.py does for ONNX Runtime
+    for _ in range(3):  # best of 3, as tools/bench/run.py does for ONNX Runtime
         t = time.perf_counter()
         for _ in range(steps):
             model.step(new, pos, past, cross)

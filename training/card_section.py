@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from engine.bundle import write_manifest
+from engine.model.bundle import write_manifest
 
 
 def _f(x, nd=3) -> str:

@@ -11,7 +11,7 @@ Data sets (``engine.paths.shared_data_dir()``, see its README.md):
 - ``pop909/`` 909 pop songs, MIDI only, no labels                      -> :func:`load_pop909`
 
 Every VA value a record carries is on the paper's 1-9 scale, mapped by
-``engine.va.to_paper_scale`` (the one normalisation; nothing is re-implemented here).
+``engine.emotion.va.to_paper_scale`` (the one normalisation; nothing is re-implemented here).
 
 Pairing (Kundu, Singh & Iwahori, 2024, Sec. 3): an image x and a clip y are paired by the
 similarity s = ((v_x - v_y)^2 + (a_x - a_y)^2)^(-1/2); every clip gets its most similar
@@ -38,7 +38,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 
 from engine.paths import REPO_ROOT, shared_data_dir
-from engine.va import to_paper_scale
+from engine.emotion.va import to_paper_scale
 
 PathLike = Union[str, Path]
 
@@ -477,7 +477,7 @@ def read_tokens(records: Iterable, tokenizer, cache_dir: PathLike | None = None,
     :class:`DataWarning` and counted in the returned :class:`SkipReport`, whose ``kept``
     lists the records of the returned arrays, in order.
     """
-    from engine.tokenizer import MidiReadError
+    from engine.music.tokenizer import MidiReadError
 
     records = list(records)
     report = SkipReport(total=len(records))
@@ -518,9 +518,9 @@ def read_tokens(records: Iterable, tokenizer, cache_dir: PathLike | None = None,
 
 
 def check_images(records: Iterable[ImageRecord]) -> tuple[list[ImageRecord], SkipReport]:
-    """Decode every picture once (``engine.image.load_image``); unreadable ones are skipped
+    """Decode every picture once (``engine.picture.image.load_image``); unreadable ones are skipped
     with a :class:`DataWarning` and counted. Returns (usable records, report)."""
-    from engine.image import load_image
+    from engine.picture.image import load_image
 
     records = list(records)
     report = SkipReport(total=len(records))

@@ -14,7 +14,7 @@ Runtime, default sampling, emotion strength 2), attributes OFF ("before") and ON
    (image tokens + the head's VA estimate): judge r against the pictures' rated VA.
 3. sanity: degenerate clips (> 20 notes/s, > 10 sounding at once, a tempo outside 50-190) over
    the grid at emotion strength 1, 2 and 3 (one seed).
-4. quality: Music_Quality_Loss (engine.metrics) and notes/s, tempo, polyphony distributions
+4. quality: Music_Quality_Loss (engine.music.metrics) and notes/s, tempo, polyphony distributions
    (10/50/90 %) against EIMG's hold-out clips.
 """
 from __future__ import annotations
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import metrics
+from engine.music import metrics
 from engine.emotion import judge as J
 from engine.emotion.attributes import clip_attributes
 from engine.emotion.planner import EmotionPlanner
-from engine.midi_notes import notes_from_score
-from engine.sampling import DEFAULT_GUIDANCE
+from engine.music.notes import notes_from_score
+from engine.model.sampling import DEFAULT_GUIDANCE
 from training import data
 from training.fit_emotion import clip_rows, pearson
 
@@ -75,9 +75,9 @@ def make_clip(gen, planner_on: bool, v: float, a: float, seed: int, seconds: flo
     """One clip through the engine (controls from the planner when on, else the CLI defaults), as
     ``moodroll generate`` makes it; tokens until the stream reaches ``seconds`` (the sanity rules
     keep one tempo, so beats -> seconds is exact), cut there -> (token ids, Score in ticks)."""
-    from engine.controls import MusicalControls
-    from engine.generator import Condition
-    from engine.sampling import SamplingOptions
+    from engine.model.controls import MusicalControls
+    from engine.model.generator import Condition
+    from engine.model.sampling import SamplingOptions
 
     user = MusicalControls(time_signature=(4, 4))  # what generate/live use by default
     gen.set_controls(EmotionPlanner(user, enabled=planner_on).retarget(v, a))
@@ -96,8 +96,8 @@ def cut_seconds(tokenizer, ids, seconds: float):
     """Decode at 480 ticks per quarter (like the app's files and EIMG's), one note per key at a
     time (as written files are), and cut at ``seconds``, keeping the tempo map (a cut in the
     seconds domain would drop it)."""
-    from engine.generate import TICKS_PER_QUARTER
-    from engine.tokenizer import release_before_repeat
+    from engine.offline import TICKS_PER_QUARTER
+    from engine.music.tokenizer import release_before_repeat
 
     score = release_before_repeat(tokenizer.decode(ids).resample(TICKS_PER_QUARTER))  # as files are written
     n = notes_from_score(score)
@@ -182,7 +182,7 @@ def grid_eval(gen, on: bool, values, seeds: int, seconds: float, guidance: float
 
 
 def picture_eval(gen, on: bool, limit: int | None, seconds: float, guidance: float, seed: int = 0) -> dict:
-    from engine.image import load_image
+    from engine.picture.image import load_image
     from tqdm import tqdm
 
     _, hold = data.split_oasis(data.load_oasis(), seed=seed)
@@ -203,7 +203,7 @@ def picture_eval(gen, on: bool, limit: int | None, seconds: float, guidance: flo
 def run(bundle=None, quick: bool = False, seeds: int = 2, seconds: float = 15.0, pictures: int | None = None,
         threads: int = 1, predictor: bool = True, modes=("before", "after"), sanity_seconds: float = 8.0) -> dict:
     """Every measurement of the module docstring, attributes off ("before") and on ("after")."""
-    from engine.generator import MusicGenerator
+    from engine.model.generator import MusicGenerator
 
     values = (2.0, 5.0, 8.0) if quick else GRID
     seeds = 1 if quick else seeds

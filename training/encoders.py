@@ -1,7 +1,7 @@
 """Image-encoder plug-ins: a frozen ImageNet CNN -> a few "image tokens" per picture.
 
 Every encoder has one interface (:class:`ImageEncoder`): it takes the output of
-``engine.image.preprocess(rgb, enc.size, enc.mean, enc.std)`` batched as [B, 3, S, S] and
+``engine.picture.image.preprocess(rgb, enc.size, enc.mean, enc.std)`` batched as [B, 3, S, S] and
 returns image tokens [B, Ni, Dc]: the last convolutional feature map average-pooled to a
 ``grid x grid`` layout (Ni = grid², default 2 x 2 = 4 tokens, coarse "where" information kept).
 :meth:`ImageEncoder.pooled` is their mean, one vector per picture (for the image -> VA head).
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from engine.image import IMAGENET_MEAN, IMAGENET_STD
+from engine.picture.image import IMAGENET_MEAN, IMAGENET_STD
 
 ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16", "inception_v3")
 
@@ -187,7 +187,7 @@ class InceptionV3(ImageEncoder):
     def __init__(self, pretrained: bool = True, grid: int = 2):
         from torchvision.models import Inception_V3_Weights, inception_v3
         weights = _cached_torchvision_weights(Inception_V3_Weights) if pretrained else None
-        # transform_input=False: inputs come normalised by engine.image.preprocess with ImageNet stats
+        # transform_input=False: inputs come normalised by engine.picture.image.preprocess with ImageNet stats
         net = inception_v3(weights=weights, aux_logits=True, init_weights=weights is None, transform_input=False)
         super().__init__(_InceptionTrunk(net), grid)
         self.pretrained = weights is not None

@@ -6,11 +6,11 @@
 1. Validation loss / perplexity (torch checkpoint, fixed windows, no transposition): held-out
    EIMG clips (``split_eimg`` test; conditioned on VA + the paired hold-out picture, on VA
    only, and unconditioned) and held-out POP909 songs (unconditioned).
-2. Generation through the shipped path (``engine.generator.MusicGenerator`` on the bundle,
+2. Generation through the shipped path (``engine.model.generator.MusicGenerator`` on the bundle,
    ONNX Runtime, engine grammar masks, default sampling): for each OASIS hold-out picture
    (``split_oasis``) 15-second clips conditioned on the picture (image tokens + its VA
    estimate, as the app does) and one unconditioned clip.
-3. Music quality (``engine.metrics``: polyphony rate, pitch entropy, groove consistency,
+3. Music quality (``engine.music.metrics``: polyphony rate, pitch entropy, groove consistency,
    Music_Quality_Loss) over the first ``--clips`` clips of each set.
 4. Emotional alignment: the music VA predictor (``training.va_predictor``) on each clip vs the
    picture's rated VA: Pearson r and MAE for valence and arousal; conditioned (emotion strength
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine import metrics
-from engine.midi_notes import notes_from_score
-from engine.sampling import DEFAULT_GUIDANCE
-from engine.tokenizer import Tokenizer
+from engine.music import metrics
+from engine.music.notes import notes_from_score
+from engine.model.sampling import DEFAULT_GUIDANCE
+from engine.music.tokenizer import Tokenizer
 from training import data
 from training.va_head import pearson, va_metrics
 
@@ -75,7 +75,7 @@ def clip_seconds(tok: Tokenizer, ids, seconds: float):
     The score is resampled to the resolution of the app's .mid files (and of most EIMG files,
     whose means are the paper's reference values): MusPy's groove consistency with
     ``measure_resolution=4`` counts ticks, so it depends on that resolution."""
-    from engine.generate import TICKS_PER_QUARTER
+    from engine.offline import TICKS_PER_QUARTER
 
     score = tok.decode(ids).resample(TICKS_PER_QUARTER)
     sec = score.to("second")
@@ -89,8 +89,8 @@ def generate_clip(gen, condition, seed: int, seconds: float, guidance: float = 1
                   max_tokens: int = 3000):
     """Bars until the clip lasts ``seconds`` (at most ``max_bars`` bars / ``max_tokens`` tokens),
     with the engine's emotion strength ``guidance`` (1 = off); -> (token ids, score, length in s)."""
-    from engine.generator import Condition  # noqa: F401  (documented type of ``condition``)
-    from engine.sampling import SamplingOptions
+    from engine.model.generator import Condition  # noqa: F401  (documented type of ``condition``)
+    from engine.model.sampling import SamplingOptions
 
     gen.set_sampling(SamplingOptions(seed=seed, guidance=guidance))
     gen.reset()
@@ -128,7 +128,7 @@ FEATURES = ("notes_per_second", "mean_velocity", "tempo_bpm", "mean_pitch", "maj
 
 
 def clip_features(score) -> dict:
-    """Interpretable statistics of a clip (engine.metrics), NaN where undefined:
+    """Interpretable statistics of a clip (engine.music.metrics), NaN where undefined:
     notes per second, mean velocity, opening tempo, mean pitch, and the Krumhansl-Schmuckler
     mode score (best major-key r minus best minor-key r; > 0 = major)."""
     n = notes_from_score(score).pitched()
@@ -185,8 +185,8 @@ def generation_eval(bundle: str | Path, clips: int = 100, seconds: float = 15.0,
                     limit: int | None = None, threads: int = 1, guidance: tuple = (1.0, DEFAULT_GUIDANCE)) -> dict:
     """One clip per hold-out picture and emotion strength w in ``guidance`` (``image_w<w>``),
     plus one unconditioned clip, all with the same seeds."""
-    from engine.generator import Condition, MusicGenerator
-    from engine.image import load_image
+    from engine.model.generator import Condition, MusicGenerator
+    from engine.picture.image import load_image
     from training.va_predictor import load_music_va_predictor
 
     gen = MusicGenerator(bundle, device="cpu", threads=threads)
@@ -222,7 +222,7 @@ def va_grid_eval(bundle: str | Path, values=GRID, seeds: int = 2, seconds: float
     ``seeds`` clips each; does the music's VA (and its tempo, density, mode...) follow the
     requested VA? Uses no OASIS picture, so it can choose between models without touching the
     hold-out set."""
-    from engine.generator import Condition, MusicGenerator
+    from engine.model.generator import Condition, MusicGenerator
     from training.va_predictor import load_music_va_predictor
 
     gen = MusicGenerator(bundle, device="cpu", threads=threads)

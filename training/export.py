@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from engine.bundle import sha256_file as sha256, write_manifest  # one definition
-from engine.tokenizer import Tokenizer
+from engine.model.bundle import sha256_file as sha256, write_manifest  # one definition
+from engine.music.tokenizer import Tokenizer
 from training.encoders import ImageEncoder, build_encoder
 from training.model import ModelConfig, MusicModel, causal_bias, rope_tables, rotate
 from training.va_head import DEFAULT_DIR as VA_HEAD_DIR
@@ -323,7 +323,7 @@ def reexport_bundle(src: str | Path, out: str | Path, fmt: int = 2) -> Path:
     """The bundle ``src`` re-exported in format ``fmt`` with the same weights: the decoder and
     condition graphs are rebuilt from its ONNX initializers (training/from_bundle.py) and
     re-exported; the image encoder graph, model card and any extra files are copied."""
-    from engine.bundle import load_bundle
+    from engine.model.bundle import load_bundle
     from training.from_bundle import model_from_bundle
 
     b = load_bundle(src)

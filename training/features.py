@@ -1,7 +1,7 @@
 """Frozen image features, computed once per picture and cached.
 
 The image encoder is frozen, so its image tokens for OASIS never change: they are computed
-here with the one preprocessing (``engine.image.load_image`` + ``preprocess``) and stored in
+here with the one preprocessing (``engine.picture.image.load_image`` + ``preprocess``) and stored in
 ``runs/cache/features/<encoder>-g<grid>[-random].safetensors`` (one tensor per picture, keyed
 by a hash of its path, modification time and size; the file's metadata names the encoder).
 Training and evaluation then read tensors instead of running the CNN.
@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from engine.image import load_image, preprocess
+from engine.picture.image import load_image, preprocess
 from engine.paths import REPO_ROOT
 from training.encoders import ImageEncoder, build_encoder
 

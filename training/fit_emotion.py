@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import metrics
+from engine.music import metrics
 from engine.emotion.attributes import ATTRIBUTE_FILE, clip_attributes
 from engine.emotion.judge import FEATURES, JUDGE_FILE, features_of_notes
-from engine.midi_notes import read_midi_notes
+from engine.music.notes import read_midi_notes
 from engine.paths import REPO_ROOT
 from training import data
 

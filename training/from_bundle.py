@@ -34,7 +34,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from engine.bundle import load_bundle
+from engine.model.bundle import load_bundle
 from training.model import ModelConfig, MusicModel
 
 _DECODER_MATMUL = re.compile(r"^/blocks\.(\d+)/(attn/qkv|attn/out|cross/q|cross/out|ff/ff\.0|ff/ff\.2)/MatMul$")

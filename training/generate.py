@@ -1,18 +1,18 @@
 """Torch-side token stream from a :class:`training.model.MusicModel` (checks and experiments).
 
-The engine streams with ONNX Runtime (``engine.generator.MusicGenerator``); this is the same
+The engine streams with ONNX Runtime (``engine.model.generator.MusicGenerator``); this is the same
 loop on the torch model, used by tests to prove the model itself handles endless streams:
 KV-cached steps, steering that swaps only the cross-attention K/V, and re-priming per
 docs/bundle.md (when the cache would pass ``max_context``: ``BOS`` + the last ``reprime_keep``
 tokens from their first ``Bar``, one prefill at positions 0..n-1). Sampling uses
-``engine.sampling.Sampler``, the engine's own.
+``engine.model.sampling.Sampler``, the engine's own.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from engine.sampling import Sampler, SamplingOptions
+from engine.model.sampling import Sampler, SamplingOptions
 from training.model import MusicModel
 
 

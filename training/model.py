@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.va import VA_MAX, VA_MID, VA_MIN
+from engine.emotion.va import VA_MAX, VA_MID, VA_MIN
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class Condition(nn.Module):
 
     def forward(self, va, use_va, image_tokens, use_image):
         """va [B, 2] on 1-9, use_va [B, 1], image_tokens [B, Ni, Dc], use_image [B, 1]."""
-        unit = (va.clamp(VA_MIN, VA_MAX) - VA_MID) / (VA_MAX - VA_MID)  # engine.va's 'unit' scale
+        unit = (va.clamp(VA_MIN, VA_MAX) - VA_MID) / (VA_MAX - VA_MID)  # engine.emotion.va's 'unit' scale
         va_emb = self.va_mlp(unit)[:, None, :]
         img = self.img_proj(self.img_norm(image_tokens)) + self.img_pos
         u_va, u_img = use_va[:, :, None], use_image[:, :, None]

@@ -136,14 +136,14 @@ def render(stages: list[dict], ev: dict, head: dict, bundle: Path, compare: list
         f"## Generated music ({gen['pictures']} OASIS hold-out pictures, one {gen['seconds']:.0f}-second clip "
         "per picture and setting)",
         "",
-        "Generated through the shipped path: `engine.generator.MusicGenerator` on this bundle (ONNX Runtime, "
+        "Generated through the shipped path: `engine.model.generator.MusicGenerator` on this bundle (ONNX Runtime, "
         "the engine's grammar masks, default sampling: temperature 1.0, top-p 0.95, seed 1000 + i), "
         "conditioned on the picture's image tokens and its VA estimate (as the app does) at each emotion "
         "strength (classifier-free guidance weight w; the apps default to w = "
         f"{w:g}), and unconditioned with the same seeds. Clips are cut at 15 s and written at 480 ticks per "
         "quarter, like the app's files and the EIMG clips.",
         "",
-        f"### Music quality (engine/metrics.py, MusPy definitions; first {gen[sets[0][0]]['quality']['clips']} "
+        f"### Music quality (engine/music/metrics.py, MusPy definitions; first {gen[sets[0][0]]['quality']['clips']} "
         "clips of each set)",
         "",
         "| | polyphony rate | pitch entropy | groove consistency | Music_Quality_Loss |",
@@ -185,7 +185,7 @@ def render(stages: list[dict], ev: dict, head: dict, bundle: Path, compare: list
               "",
               "### A check without the music VA predictor",
               "",
-              "Pearson r of interpretable clip features (engine/metrics.py) with VA. EIMG's own held-out clips "
+              "Pearson r of interpretable clip features (engine/music/metrics.py) with VA. EIMG's own held-out clips "
               "against their labels show how the data ties them together; the generated clips should move the "
               "same way with the VA they were asked for. This does not involve the predictor that the VA loss "
               "trains against.",

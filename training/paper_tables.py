@@ -3,7 +3,7 @@
 Kundu, Singh & Iwahori (2024), *Emotion-Guided Image to Music Generation*, arXiv 2410.22299.
 Its Music_Quality_Loss is ``sum(|v - ref| / ref)`` over (polyphony rate, pitch entropy,
 groove consistency) with MusPy's ``polyphony_rate(threshold=2)``, ``pitch_entropy`` and
-``groove_consistency(measure_resolution=4)`` (see :mod:`engine.metrics`).
+``groove_consistency(measure_resolution=4)`` (see :mod:`engine.music.metrics`).
 
 Provenance
 ----------
@@ -12,7 +12,7 @@ https://github.com/SourajaKundu/Emotion-Guided-Image-to-Music-Generation (file a
 7fbb6a9dc2efa8a36cf0fb3182ae6ef636c048ab), printed by their ``Music_Quality.py``
 as ``(loss, [polyphony_rate, pitch_entropy, groove_consistency])`` at full precision. Their
 reference values are ``dataset_eval`` in that ``Music_Quality.py`` (``REFERENCE_FULL`` in
-:mod:`engine.metrics`). The model names and notes are the log's own words.
+:mod:`engine.music.metrics`). The model names and notes are the log's own words.
 
 ``PAPER_ROWS``: rows of the paper's Tables 1-2 (4 decimals) that we could verify. The text
 of the tables was not reachable with this project's search tools (arXiv abstract/HTML,

@@ -5,7 +5,7 @@
     python -m training.realness --tiny --out /tmp/r.json      # a smoke run (tests/test_realness.py)
 
 Both sides go through the same path: every clip (generated or human) is a score in ticks,
-encoded by Moodroll's own tokenizer (engine.tokenizer) and decoded back, so quantisation to
+encoded by Moodroll's own tokenizer (engine.music.tokenizer) and decoded back, so quantisation to
 the REMI grid and the tokenizer's 16 velocity bins give nothing away. Then
 
 (a) **features**: ~110 musical statistics that ignore micro-timing (onsets rounded to 16th
@@ -24,8 +24,8 @@ apart) with a 95 % cluster-bootstrap interval (clips from one song resample toge
 Generated settings, all through the shipped engine path (``MusicGenerator`` on the bundle,
 ONNX Runtime, default sampling, emotion strength 2, 4/4): ``grid`` (what ``moodroll generate
 --valence V --arousal A`` writes), ``pictures`` (OASIS pictures, conditioned as the app does),
-``live`` (``engine.stream.LiveStream`` on virtual time, what ``moodroll live --capture`` keeps,
-the VA moved once mid-clip as a webcam would), ``variations`` (``engine.decoding.batch``, the
+``live`` (``engine.live.decoder.LiveStream`` on virtual time, what ``moodroll live --capture`` keeps,
+the VA moved once mid-clip as a webcam would), ``variations`` (``engine.model.batch``, the
 app's "Generate N variations") and ``no_attributes`` (``--no-attributes``).
 
 Splits: ``report`` (the numbers in docs/realness.md): EIMG's test split, POP909's test songs,
@@ -35,7 +35,7 @@ train clips, POP909 train songs, OASIS train pictures, seeds 40000+. Nothing is 
 
 Beside the tests: velocity and note-length distributions (docs/figures/realness_expression.png),
 tonic and mode counts over the grid (no key given), the emotion judge's r (training.emotion_eval)
-and Music_Quality_Loss (engine.metrics).
+and Music_Quality_Loss (engine.music.metrics).
 """
 from __future__ import annotations
 
@@ -53,10 +53,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import metrics
-from engine.midi_notes import Notes, notes_from_score
+from engine.music import metrics
+from engine.music.notes import Notes, notes_from_score
 from engine.paths import REPO_ROOT
-from engine.sampling import DEFAULT_GUIDANCE
+from engine.model.sampling import DEFAULT_GUIDANCE
 
 SETTINGS = ("grid", "pictures", "live", "variations", "no_attributes")
 SETTING_NAMES = {"grid": "VA grid (`generate --valence --arousal`)", "pictures": "pictures (OASIS, as the app)",
@@ -136,14 +136,14 @@ _TOKENIZER = None
 def tokenizer():
     global _TOKENIZER
     if _TOKENIZER is None:
-        from engine.tokenizer import Tokenizer
+        from engine.music.tokenizer import Tokenizer
         _TOKENIZER = Tokenizer()
     return _TOKENIZER
 
 
 def round_trip(score, group: str, meta: dict | None = None) -> Clip | None:
     """A score in ticks -> a :class:`Clip` (encode, decode, 480 tpq); None when it has no notes."""
-    from engine.tokenizer import MidiReadError
+    from engine.music.tokenizer import MidiReadError
 
     tok = tokenizer()
     try:
@@ -219,7 +219,7 @@ def _points(n: int) -> list[tuple[float, float]]:
 
 
 def _sampling(cfg: RealnessConfig, seed: int):
-    from engine.sampling import SamplingOptions
+    from engine.model.sampling import SamplingOptions
     return SamplingOptions(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed, guidance=cfg.guidance)
 
 
@@ -243,9 +243,9 @@ def _offline_clip(gen, cfg: RealnessConfig, condition, controls, seed: int):
 def _live_clip(gen, cfg: RealnessConfig, planner, start, target, seed: int):
     """``moodroll live`` on virtual time: a LiveStream plays the generator to a memory port; at
     half time the VA moves (as a webcam's scene change steers it); the capture is the clip."""
-    from engine.generator import Condition
-    from engine.midi.virtual import MemoryOutput, VirtualTime
-    from engine.stream import LiveStream, StreamOptions
+    from engine.model.generator import Condition
+    from tools.virtual_midi import MemoryOutput, VirtualTime
+    from engine.live.decoder import LiveStream, StreamOptions
     from symusic import Score
 
     gen.set_sampling(_sampling(cfg, seed))
@@ -276,7 +276,7 @@ _GEN = None
 def _generator(cfg: RealnessConfig):
     global _GEN
     if _GEN is None:
-        from engine.generator import MusicGenerator
+        from engine.model.generator import MusicGenerator
         _GEN = MusicGenerator(cfg.bundle, device="cpu", threads=1)
     return _GEN
 
@@ -292,9 +292,9 @@ def _pictures(cfg: RealnessConfig) -> list:
 def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[dict]:
     """Clips ``items`` (indices) of one setting; each a dict with the round-tripped clip and the
     cut score as written (for the emotion judge) plus what made it."""
-    from engine.controls import MusicalControls
+    from engine.model.controls import MusicalControls
     from engine.emotion.planner import EmotionPlanner
-    from engine.generator import Condition
+    from engine.model.generator import Condition
 
     gen = _generator(cfg)
     base = SEED_BASE[cfg.split] + 1000 * SETTINGS.index(setting)
@@ -302,7 +302,7 @@ def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[d
     points = _points(cfg.clips)
     out = []
     if setting == "variations":  # four variations per point, decoded together
-        from engine.decoding.batch import generate_variations
+        from engine.model.batch import generate_variations
         from training.emotion_eval import cut_seconds
 
         for i in sorted({i - i % 4 for i in items}):
@@ -327,7 +327,7 @@ def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[d
         else:
             tokens = None
             if setting == "pictures":
-                from engine.image import load_image
+                from engine.picture.image import load_image
 
                 rec = pics[i % len(pics)]
                 tokens, (v, a) = gen.analyze_image(load_image(rec.path))
@@ -524,7 +524,7 @@ def music_features(n: Notes) -> dict:
 
 
 def _feature_names() -> tuple:
-    from engine.midi_notes import make_notes
+    from engine.music.notes import make_notes
 
     return tuple(music_features(make_notes([0, 480, 960, 960], [480, 960, 1440, 1440], [60, 64, 67, 72],
                                            [60, 70, 80, 90])))
@@ -916,7 +916,7 @@ def run(cfg: RealnessConfig, log=print) -> dict:
 
 
 def _generator_bundle(cfg: RealnessConfig) -> dict:
-    from engine.bundle import load_bundle
+    from engine.model.bundle import load_bundle
 
     b = load_bundle(cfg.bundle)
     manifest = b.path / "manifest.json"
@@ -1060,7 +1060,7 @@ def write_doc(res: dict, path: Path, before: dict | None = None, figure_path: Pa
     L += ["", "## Emotion (the independent judge, engine/emotion/judge.py) and Music_Quality_Loss", "",
           "Judge r between the requested VA (grid settings) or the pictures' human ratings (pictures) and the VA the judge "
           "hears, over the same clips (as written files, before the tokenizer round trip). Music_Quality_Loss: the paper's, "
-          "engine.metrics (lower is better; ≤ 0.3 is the aim).", "",
+          "engine.music.metrics (lower is better; ≤ 0.3 is the aim).", "",
           "| setting | clips | judge r valence | judge r arousal | degenerate | Music_Quality_Loss | PR / PE / GC |",
           "| --- | --- | --- | --- | --- | --- | --- |"]
     for s, e in res["emotion"].items():

@@ -2,7 +2,7 @@
 
     nice -n 10 python -m training.render_examples           # -> docs/examples/*.{mid,ogg}, README.md
 
-Each take is what ``moodroll generate`` writes (engine.generate.generate_files: the shipped
+Each take is what ``moodroll generate`` writes (engine.offline.generate_files: the shipped
 bundle, default settings, 8 bars, a fixed seed), rendered with FluidSynth and the General MIDI
 piano of Debian's ``fluid-soundfont-gm`` (``apt-get install fluidsynth fluid-soundfont-gm``),
 normalised to -1 dBFS and encoded as mono Ogg Vorbis by sox. Pictures: the example pictures in
@@ -89,7 +89,7 @@ def piano_roll(pieces: list, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from engine.midi_notes import read_midi_notes
+    from engine.music.notes import read_midi_notes
 
     fig, axes = plt.subplots(2, 4, figsize=(16, 6), sharey=True)
     for ax, (take, piece) in zip(axes.T.ravel(), pieces):
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--bundle")
     args = ap.parse_args(argv)
-    from engine.generate import generate_files
+    from engine.offline import generate_files
 
     for tool in ("fluidsynth", "sox"):
         if shutil.which(tool) is None:

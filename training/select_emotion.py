@@ -24,7 +24,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.sampling import DEFAULT_GUIDANCE
+from engine.model.sampling import DEFAULT_GUIDANCE
 
 MARGIN = 0.05
 MQL_SLACK = 0.02
@@ -33,7 +33,7 @@ SEED_BASE = 9000  # the selection grid's own clips: emotion_eval reports on seed
 
 
 def measure(bundle: str, seeds: int, seconds: float, both: bool, seed_base: int = SEED_BASE) -> dict:
-    from engine.generator import MusicGenerator
+    from engine.model.generator import MusicGenerator
     from training.emotion_eval import GRID, grid_eval
 
     gen = MusicGenerator(bundle, device="cpu", threads=1)

@@ -1,7 +1,7 @@
 """How exactly does MIDI -> REMI tokens -> MIDI keep the music? A per-note check and a report.
 
 ``check_round_trip(tokenizer, score)`` encodes a merged piano Score with
-:class:`engine.tokenizer.Tokenizer`, decodes the ids again, matches every original note to
+:class:`engine.music.tokenizer.Tokenizer`, decodes the ids again, matches every original note to
 its decoded note and checks it against the rules below (``tests/test_tokenizer.py`` asserts
 them on real files). Run as a script it measures the exactness over whole data sets::
 
@@ -10,7 +10,7 @@ them on real files). Run as a script it measures the exactness over whole data s
     .venv/bin/python -m training.tokenizer_roundtrip --streaming     # also: streaming == batch decode
 
 ``batch_summary`` / ``stream_summary`` put MidiTok's batch decode and
-:class:`engine.streaming.StreamingDecoder`'s events into one comparable form
+:class:`engine.music.events.StreamingDecoder`'s events into one comparable form
 (``tests/test_streaming_decode.py`` asserts them equal).
 
 "Within the tokenizer's quantisation" (times in quarter notes)
@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 from symusic import Score, Tempo
 
-from engine.streaming import NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
-from engine.tokenizer import Tokenizer, load_score
+from engine.music.events import NOTE_ON, TEMPO, TIME_SIGNATURE, StreamingDecoder
+from engine.music.tokenizer import Tokenizer, load_score
 
 EPS = 1e-9
 

@@ -45,8 +45,8 @@ from safetensors.torch import load_model, safe_open, save_model
 from tqdm import tqdm
 
 from engine.paths import REPO_ROOT
-from engine.tokenizer import Tokenizer
-from engine.va import VA_MID
+from engine.music.tokenizer import Tokenizer
+from engine.emotion.va import VA_MID
 from training import data
 from training.model import ModelConfig, MusicModel
 from training.paper.losses import soft_va_error

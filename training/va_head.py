@@ -21,7 +21,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, safe_open, save_file
 
 from engine.paths import REPO_ROOT
-from engine.va import VA_MAX, VA_MIN
+from engine.emotion.va import VA_MAX, VA_MIN
 from training import data
 
 DEFAULT_DIR = REPO_ROOT / "runs" / "va_head"

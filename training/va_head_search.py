@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from engine.paths import REPO_ROOT
-from engine.va import VA_MAX, VA_MIN
+from engine.emotion.va import VA_MAX, VA_MIN
 from training import data
 from training.encoders import ImageEncoder, build_encoder
 from training.va_head import ALPHAS, _ridge, va_metrics

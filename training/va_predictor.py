@@ -41,8 +41,8 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
-from engine.tokenizer import Tokenizer
-from engine.va import VA_MAX, VA_MIN
+from engine.music.tokenizer import Tokenizer
+from engine.emotion.va import VA_MAX, VA_MIN
 from training.va_head import va_metrics as head_va_metrics
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -52,7 +52,7 @@ FORMAT = "moodroll-music-va/1"
 
 @dataclass(frozen=True)
 class VAPredictorConfig:
-    vocab_size: int | None = None  # None: the tokenizer's (engine/tokenizer.py)
+    vocab_size: int | None = None  # None: the tokenizer's (engine/music/tokenizer.py)
     hidden: tuple = (256, 64)  # 3 FC layers: in -> 256 -> 64 -> 2
     dropout: float = 0.2
 
@@ -266,7 +266,7 @@ def load_music_va_predictor(path: str | Path | None = None, device: str = "cpu")
         raise ValueError(f"cannot read VA predictor config {meta_path}: {e}") from None
     if tok.config != Tokenizer().config:
         warnings.warn(f"{path}: the VA predictor was trained on a different vocabulary than "
-                      "engine/tokenizer.py's; retrain it (python -m training.va_predictor)", stacklevel=2)
+                      "engine/music/tokenizer.py's; retrain it (python -m training.va_predictor)", stacklevel=2)
     model = MusicVAPredictor(cfg, tok)
     model.load_state_dict(load_file(str(path)), strict=True)
     model.eval().requires_grad_(False)

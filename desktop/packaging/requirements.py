@@ -17,7 +17,7 @@ from pathlib import Path
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 BUILD_TOOLS = ["pyinstaller>=6.10"]
 # OpenCV is 131 MB installed (its own FFmpeg and OpenBLAS), over half the 250 MB aim; the engine
-# needs it only for capture (engine/webcam.py).
+# needs it only for capture (engine/picture/webcam.py).
 LEFT_OUT = ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless")
 
 

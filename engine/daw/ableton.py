@@ -41,7 +41,7 @@ import threading
 import time
 
 from engine.daw.oscio import LOOPBACK, OscPortError, OscSocket
-from engine.daw.take import read_take
+from engine.takes.clip import read_take
 from engine.daw.transport import OscTransport
 
 LIVE_PORT = 11000  # AbletonOSC listens here

@@ -1,7 +1,7 @@
 """The CLI's live session as a :class:`engine.daw.protocol.Controllable` (``moodroll live --osc``).
 
 A thin adapter: each method turns one control message into what
-:class:`engine.stream.LiveStream` already does — steering queued for the next bar
+:class:`engine.live.decoder.LiveStream` already does — steering queued for the next bar
 (``steer``/``set_controls``/``set_sampling``), ``pause``/``resume``, ``capture`` — so the
 playback thread never waits for it. The desktop app implements the same interface itself.
 
@@ -54,8 +54,8 @@ class LiveControl:
     def set_image(self, path: str) -> tuple[float, float]:
         import numpy as np
 
-        from engine.generator import Condition
-        from engine.image import load_image
+        from engine.model.generator import Condition
+        from engine.picture.image import load_image
 
         rgb = load_image(Path(path).expanduser())  # ImageReadError (a ValueError): not a picture
         tokens, (v, a) = self.generator.analyze_image(rgb)
@@ -78,7 +78,7 @@ class LiveControl:
         self.stream.pause()
 
     def set_key(self, key: str | None) -> None:
-        from engine.controls import parse_key
+        from engine.model.controls import parse_key
 
         key = None if key is None or key.strip().lower() in UNLOCK else key.strip()
         if key is not None:

@@ -2,7 +2,7 @@
 
 The server (:mod:`engine.daw.osc_server`) checks every message against :data:`MESSAGES`
 (address, argument types, ranges) and then calls one method of a :class:`Controllable`:
-the CLI's live session (:class:`engine.live.LiveControl`) and the desktop app implement it.
+the CLI's live session (:class:`engine.live.command.LiveControl`) and the desktop app implement it.
 A method raises ``ValueError`` with one line when it cannot do what was asked; the server
 sends that line to the sender on ``/moodroll/error``. docs/protocol.md documents all of it.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from engine.sampling import MAX_GUIDANCE
-from engine.va import VA_MAX, VA_MIN
+from engine.model.sampling import MAX_GUIDANCE
+from engine.emotion.va import VA_MAX, VA_MIN
 
 DEFAULT_PORT = 9000
 PREFIX = "/moodroll"

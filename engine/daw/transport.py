@@ -1,7 +1,7 @@
 """A DAW transport followed over OSC: play/stop, tempo and song position reports -> a beat grid.
 
-:class:`OscTransport` answers what :class:`engine.stream.LiveStream` asks its ``clock``
-follower (the same interface as :class:`engine.midi.clock.ClockFollower`): ``running``,
+:class:`OscTransport` answers what :class:`engine.live.decoder.LiveStream` asks its ``clock``
+follower (the same interface as :class:`engine.live.clock.ClockFollower`): ``running``,
 ``generation`` (changes when the transport starts, stops or jumps), ``bpm``,
 ``time_of(song_beat)``, ``beat_at(t)``, ``next_bar(not_before)``, ``status``; plus ``ready``,
 ``beats_per_bar``, ``start()`` and ``close()``. Song beats are quarter notes from the DAW's
@@ -16,7 +16,7 @@ the grid uses the **smallest** offset of the last ``window`` reports. A report m
 ``jump_s`` off the grid is a locate or a loop only when the next report agrees (one late
 packet is not a jump); a jump starts a new generation, so playback realigns at the next bar.
 Until the DAW has told its tempo, the tempo comes from the reports themselves (Theil-Sen
-line, :class:`engine.midi.clock.TempoEstimator`). No report for ``lost_s`` while playing counts
+line, :class:`engine.live.clock.TempoEstimator`). No report for ``lost_s`` while playing counts
 as stopped (the DAW quit or the surface was switched off).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 
-from engine.midi.clock import TempoEstimator
+from engine.live.clock import TempoEstimator
 
 
 class OscTransport:

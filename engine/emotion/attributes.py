@@ -9,7 +9,7 @@ polyphony. Here that table becomes a plan and then engine controls::
     controls = apply_attributes(plan, MusicalControls(key="D dorian"))   # user locks win
     describe(plan)                                   # "E minor · 72 BPM · sparse"
 
-The controls act during decoding (engine.controls): a key lock from the mode, a tempo lock,
+The controls act during decoding (engine.model.controls): a key lock from the mode, a tempo lock,
 a density ceiling and soft biases towards the planned onset rate, velocity, register and
 note length, a polyphony ceiling. Whatever the user set explicitly (key, bpm, density,
 polyphony, pitch range) is kept.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import metrics
-from engine.controls import MusicalControls
+from engine.music import metrics
+from engine.model.controls import MusicalControls
 from engine.emotion.sanity import clamp_bpm
 
 ATTRIBUTE_FILE = Path(__file__).with_name("attributes.json")
@@ -43,7 +43,7 @@ NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 # -- measuring a clip (used by the fit and by the evaluation) ------------------------------------
 def clip_attributes(n) -> dict:
-    """The attributes of :class:`engine.midi_notes.Notes`: major (0/1, Krumhansl-Schmuckler),
+    """The attributes of :class:`engine.music.notes.Notes`: major (0/1, Krumhansl-Schmuckler),
     bpm (tempo in force at the median onset), notes_per_second, velocity, register (mean pitch),
     log_note_seconds, polyphony (mean sounding) and polyphony_p90 (90th percentile sounding at onsets)."""
     p = n.pitched()
@@ -117,7 +117,7 @@ def _linear(entry: dict, v: float, a: float) -> float:
 def attributes_for(valence: float, arousal: float, table: dict | None = None) -> AttributePlan:
     """The attribute plan of a VA point (1-9): each attribute at its fitted value, inside the
     bounds the table and the sanity rules allow."""
-    from engine.va import check_va
+    from engine.emotion.va import check_va
 
     v, a = check_va(valence, arousal)
     t = table or load_table()

@@ -1,4 +1,4 @@
-"""Soft logit biases towards planned musical attributes (targets in engine.controls.MusicalControls).
+"""Soft logit biases towards planned musical attributes (targets in engine.model.controls.MusicalControls).
 
 A bias adds to the model's logits instead of forbidding tokens, so the model still chooses the
 notes, but its choices lean towards the target (a Gaussian bias multiplies the model's
@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from engine.metrics import KK_MAJOR, KK_MINOR
+from engine.music.metrics import KK_MAJOR, KK_MINOR
 
 VELOCITY_SIGMA = 8.0  # one velocity bin
 VELOCITY_BOUND = 12.0
@@ -45,7 +45,7 @@ DENSITY_WINDOW = 8.0  # beats
 
 
 class EmotionBias:
-    """The biases of the module docstring, as a :class:`engine.controls.StateFilter`."""
+    """The biases of the module docstring, as a :class:`engine.model.controls.StateFilter`."""
 
     @staticmethod
     def wanted(controls) -> bool:
@@ -63,7 +63,7 @@ class EmotionBias:
         self.pitches, self.target_register, self.k = pitches - 64.0, controls.target_register, k
         scale = controls.scale
         if controls.tonal_bias > 0 and scale is not None and scale.name != "chromatic":
-            from engine.controls import MINOR_SIGNATURE
+            from engine.model.controls import MINOR_SIGNATURE
 
             prof = KK_MINOR if scale.name in MINOR_SIGNATURE else KK_MAJOR
             rel = np.log(prof / prof.mean())

@@ -5,7 +5,7 @@ An independent estimate of the emotion a listener hears, used to measure control
 
 Features (:func:`features`, all audible, computed on seconds, see ``FEATURES``): onset rate,
 mean and spread of velocity, mean pitch and pitch spread, the Krumhansl-Schmuckler major-minor
-score (engine.metrics), mean sounding polyphony, note length, inter-onset regularity and
+score (engine.music.metrics), mean sounding polyphony, note length, inter-onset regularity and
 the share of very short notes. Tempo *tokens* are not a feature: EIMG's tempo maps are
 performance transcriptions (22-300 BPM), so only what the notes do in seconds counts.
 
@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from engine import metrics
-from engine.midi_notes import make_notes, read_midi_notes
+from engine.music import metrics
+from engine.music.notes import make_notes, read_midi_notes
 
 JUDGE_FILE = Path(__file__).with_name("judge.json")
 MIN_NOTES = 8  # fewer notes than this: no estimate
@@ -92,7 +92,7 @@ def features(notes: Sequence[NoteTuple], bpm: float) -> dict | None:
 
 
 def features_of_notes(n) -> dict | None:
-    """Features of :class:`engine.midi_notes.Notes` (ticks, with its tempo map); drums left out."""
+    """Features of :class:`engine.music.notes.Notes` (ticks, with its tempo map); drums left out."""
     p = n.pitched()
     if len(p) < MIN_NOTES:
         return None
@@ -140,7 +140,7 @@ def estimate_va_file(path, judge: dict | None = None) -> tuple[float, float] | N
 
 def estimate_va_score(score, judge: dict | None = None) -> tuple[float, float] | None:
     """Heard VA of a symusic Score (e.g. a generated clip)."""
-    from engine.midi_notes import notes_from_score
+    from engine.music.notes import notes_from_score
 
     f = features_of_notes(notes_from_score(score))
     return None if f is None else predict(f, judge)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.controls import MusicalControls
+from engine.model.controls import MusicalControls
 from engine.emotion.attributes import AttributePlan, apply_attributes, attributes_for, describe
 from engine.emotion.sanity import ramp_bpm
 

@@ -2,7 +2,7 @@
 
 ``moodroll generate --slideshow DIR --seconds S`` (the pictures of DIR in name order, S seconds
 each) and ``moodroll generate --video FILE`` (its frames, 2 per second, through the image
-encoder and the webcam mode's smoothing, :class:`engine.webcam.VASmoother`; a new scene is
+encoder and the webcam mode's smoothing, :class:`engine.picture.webcam.VASmoother`; a new scene is
 where the smoothed emotion or picture moved): the model keeps one context for the whole piece,
 and at each change the condition (image tokens + VA) and the emotion attributes switch at a
 bar line. The tempo is fixed for the whole piece, so bars line up with the pictures:
@@ -26,7 +26,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from engine.controls import MusicalControls
+from engine.model.controls import MusicalControls
 from engine.emotion.planner import EmotionPlanner
 from engine.emotion.sanity import TEMPO_RANGE, clamp_bpm
 
@@ -66,7 +66,7 @@ def slideshow_images(folder) -> list[Path]:
 
 
 def slideshow_segments(gen, images, seconds: float) -> list[Segment]:
-    from engine.image import load_image
+    from engine.picture.image import load_image
 
     pictures = [load_image(p) for p in images]  # an unreadable picture fails before any music
     out = []
@@ -78,7 +78,7 @@ def slideshow_segments(gen, images, seconds: float) -> list[Segment]:
 
 def video_segments(gen, video, fps: float = 2.0) -> tuple[list[Segment], float]:
     """Scenes of a video (the smoothed VA / image tokens change) -> (segments, video length in s)."""
-    from engine.webcam import VASmoother, iter_frames
+    from engine.picture.webcam import VASmoother, iter_frames
 
     smoother, out, t = VASmoother(), [], 0.0
     for t, frame in iter_frames(str(video), fps=fps, realtime=False):
@@ -129,8 +129,8 @@ def score_segments(gen, segments: list[Segment], total_s: float, out, *, user: M
                    attributes: bool = True, seed: int = 0, bpm: float | None = None,
                    slideshow_seconds: float | None = None) -> Scored:
     """Generate the one piece for ``segments`` and write it to ``out`` (see the module docstring)."""
-    from engine.generate import to_midi_bytes, write_atomic
-    from engine.generator import Condition
+    from engine.offline import to_midi_bytes, write_atomic
+    from engine.model.generator import Condition
 
     user = replace(user, time_signature=(4, 4))
     if bpm is None and user.bpm is not None:
@@ -185,8 +185,8 @@ def generate_slideshow(out, *, folder=None, video=None, seconds: float = 5.0, bu
                        guidance: float = 2.0, temperature: float = 1.0, top_p: float = 0.95, key: str | None = None,
                        bpm: float | None = None, attributes: bool = True, device: str = "auto") -> Scored:
     """``moodroll generate --slideshow DIR --seconds S`` / ``--video FILE``: checks, then one piece."""
-    from engine.generator import MusicGenerator
-    from engine.sampling import SamplingOptions
+    from engine.model.generator import MusicGenerator
+    from engine.model.sampling import SamplingOptions
 
     if (folder is None) == (video is None):
         raise ValueError("give --slideshow DIR or --video FILE")
@@ -197,7 +197,7 @@ def generate_slideshow(out, *, folder=None, video=None, seconds: float = 5.0, bu
     user = MusicalControls(key=key, bpm=bpm, time_signature=(4, 4))
     images = slideshow_images(folder) if folder is not None else None
     if video is not None:
-        from engine.webcam import WebcamError, open_capture
+        from engine.picture.webcam import WebcamError, open_capture
 
         try:
             open_capture(str(video)).release()  # one clear line before the model loads

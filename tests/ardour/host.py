@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from engine.bench.realtime import JackServer
+from tools.bench.realtime import JackServer
 
 SCRIPT = Path(__file__).resolve().parent / "session.lua"
 CLIENT = "Ardour Test"  # Ardour's JACK client name (never the server's: that would remove its socket)

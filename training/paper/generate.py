@@ -2,11 +2,11 @@
 
 Settings (:class:`GenConfig`, the same for every row): start from ``BOS``, at most
 ``max_new`` tokens, stop at ``EOS``. ``"sampled"``: temperature 1.0 with top-p 0.95
-(``engine.sampling``), seeded per picture; ``"greedy"``: arg-max, the authors' decoding
+(``engine.model.sampling``), seeded per picture; ``"greedy"``: arg-max, the authors' decoding
 (``generate_midiSequence`` in their code).
 
 Metrics (:func:`quality`): MusPy-exact polyphony rate (threshold 2), pitch entropy and
-groove consistency (measure resolution 4) of each generated clip with ``engine.metrics``,
+groove consistency (measure resolution 4) of each generated clip with ``engine.music.metrics``,
 averaged over the clips that hold notes, and the paper's Music_Quality_Loss of those means
 (the authors' ``Music_Quality.py`` does the same; clips it cannot read are skipped there,
 clips without notes are skipped and counted here).
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.metrics import (PAPER_MEASURE_RESOLUTION, PAPER_POLYPHONY_THRESHOLD, groove_consistency,
+from engine.music.metrics import (PAPER_MEASURE_RESOLUTION, PAPER_POLYPHONY_THRESHOLD, groove_consistency,
                             music_quality_loss, pitch_entropy, polyphony_rate)
-from engine.midi_notes import notes_from_tokens
-from engine.sampling import Sampler, SamplingOptions
-from engine.tokenizer import Tokenizer
+from engine.music.notes import notes_from_tokens
+from engine.model.sampling import Sampler, SamplingOptions
+from engine.music.tokenizer import Tokenizer
 from training.va_predictor import MusicVAPredictor, va_metrics
 
 

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.paper.baseline import BaselineConfig, ShowAndListen
 from training.paper.losses import LossConfig, cross_entropy, total_loss
 from training.paper.models import CONFIGS, PaperModel, PaperModelConfig, build_image_encoder

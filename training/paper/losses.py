@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.va_predictor import MusicVAPredictor, expected_histogram
 
 PAPER_LAMBDA_VA = 1e-5

@@ -110,7 +110,7 @@ def write_report(path: Path, results: dict, facts: dict, log=print) -> None:
       f"(`training.data.paired_splits(seed=0)`: test/val clips meet only OASIS hold-out pictures). "
       f"Training used a seeded subset of **{d['train']}** of the 2,596 training pairs "
       f"(the paper: 2,884 pairs); test = **{d['test']}** pairs; {d['pictures']} distinct pictures. {d['skipped']}")
-    w(f"- **Tokens**: Moodroll's REMI vocabulary (`engine/tokenizer.py`); each clip = BOS + its first "
+    w(f"- **Tokens**: Moodroll's REMI vocabulary (`engine/music/tokenizer.py`); each clip = BOS + its first "
       f"{p.max_len - 1} tokens (+EOS if it fits). The paper used music21 note/chord@duration events "
       "(8 bars, transposed to C major / A minor).")
     w(f"- **Training**: Adam (β1 0.9, β2 0.999), batch {p.batch_size} clips (all their next-token predictions), "
@@ -118,10 +118,10 @@ def write_report(path: Path, results: dict, facts: dict, log=print) -> None:
       f"Table 2 / Figure 3: {p.epochs_t2} epochs at lr 1e-5, plus the proposed model at lr {p.better_lr:g} "
       "(ours: lr 1e-5 barely moves a freshly initialised model in this budget).")
     w(f"- **Generation** (every row, every test picture): from BOS, at most {p.gen_max_new} tokens, stop at EOS; "
-      "*sampled* = temperature 1.0, top-p 0.95 (`engine.sampling`), seeded per picture; *greedy* = arg-max, "
+      "*sampled* = temperature 1.0, top-p 0.95 (`engine.model.sampling`), seeded per picture; *greedy* = arg-max, "
       "the authors' decoding.")
     w("- **Metrics**: MusPy-exact polyphony rate (threshold 2), pitch entropy, groove consistency "
-      "(measure resolution 4) from `engine.metrics`, averaged over the generated clips that hold notes; "
+      "(measure resolution 4) from `engine.music.metrics`, averaged over the generated clips that hold notes; "
       "Music_Quality_Loss (MQL) = Σ |mean − ref| / ref with the paper's reference [0.5303, 3.9863, 0.9922].")
     w(f"- **Paper columns**: the authors' published results file (`{SOURCE_REPO}`, `Results_music_Quality.txt` "
       f"at {SOURCE_COMMIT[:7]}, via `training/paper_tables.py`). The paper's own table text was not reachable; "

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from engine.paths import REPO_ROOT
-from engine.tokenizer import Tokenizer
+from engine.music.tokenizer import Tokenizer
 from training.paper.generate import GenConfig, alignment, generate, grammar, quality
 from training.paper.loop import RunConfig, image_feature_table, load_paper_data, train_run
 from training.va_predictor import DEFAULT_WEIGHTS, load_music_va_predictor, va_metrics
