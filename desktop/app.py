@@ -66,6 +66,13 @@ def _panel(*widgets, title: str | None = None, margins: int = 10, corner: QWidge
     return f
 
 
+
+def _loading(text: str) -> QLabel:
+    """What stands in a panel's place while the engine is imported."""
+    lab = QLabel(text)
+    lab.setObjectName("dim")
+    return lab
+
 class MainWindow(QMainWindow):
     panelsReady = pyqtSignal()  # the controls and takes panels are built (after the engine imported)
     _engine_imported = pyqtSignal()
@@ -110,11 +117,9 @@ class MainWindow(QMainWindow):
         self.heardLabel.setObjectName("dim")
         self.heardLabel.setToolTip("The emotion a listener would hear in the last bars played "
                                    "(a music → valence/arousal judge fitted on human ratings)")
-        from desktop.extras import loading
-
         self.panels_ready = False
-        self.controls = loading("loading the controls…")  # the real panels once the engine is imported
-        self.takes = loading("loading the takes…")
+        self.controls = _loading("loading the controls…")  # the real panels once the engine is imported
+        self.takes = _loading("loading the takes…")
 
         header = QWidget()
         hl = QHBoxLayout(header)
@@ -242,26 +247,22 @@ class MainWindow(QMainWindow):
     def _install_panels(self) -> None:
         if self.panels_ready:
             return
-        from desktop.extras import controls_panel, takes_panel
+        from desktop.controls_panel import ControlsPanel
+        from desktop.takes_panel import TakesPanel
 
         s = self.session
-        for attr, box, make in (("controls", self._controls_box, controls_panel),
-                                ("takes", self._takes_box, takes_panel)):
-            old, new = getattr(self, attr), make(self)
+        for attr, box, make in (("controls", self._controls_box, ControlsPanel),
+                                ("takes", self._takes_box, TakesPanel)):
+            old, new = getattr(self, attr), make(parent=self)
             box.layout().replaceWidget(old, new)
             box.layout().setStretchFactor(new, 1)
             old.deleteLater()
             setattr(self, attr, new)
-        for name, slot in (("error", lambda line: self.show_message("error", line)),
-                           ("takeActivated", lambda path: self.show_message("info", f"{path}: drag it into "
-                                                                            "the DAW, or Save As")),
-                           ("sendToLive", s.send_to_live)):
-            sig = getattr(self.takes, name, None)
-            if sig is not None:
-                sig.connect(slot)
-        changed = getattr(self.controls, "changed", None)
-        if changed is not None:
-            changed.connect(s.controls_changed)
+        self.takes.error.connect(lambda line: self.show_message("error", line))
+        self.takes.takeActivated.connect(lambda path: self.show_message("info", f"{path}: drag it into the DAW, "
+                                                                        "or Save As"))
+        self.takes.sendToLive.connect(s.send_to_live)
+        self.controls.changed.connect(s.controls_changed)
         self.panels_ready = True
         s.panels_installed(self.settings)
         self.panelsReady.emit()

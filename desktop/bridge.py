@@ -26,7 +26,8 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from desktop.ports import PortsMixin, first_line, midi_hint
-from desktop.taps import FanOut, LookaheadTee
+from desktop.taps import LookaheadTee
+from engine.live.sinks import FanOut
 
 NEUTRAL_VA = (5.0, 5.0)
 
@@ -54,7 +55,7 @@ class EngineBridge(PortsMixin, QObject):
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="moodroll-engine")
         self._deliver.connect(lambda cb, res: cb(res))
         self.gen = None  # MusicGenerator, once loaded
-        self.stream = None  # the LiveStream now playing
+        self.performance = None  # engine.live.performance.Performance: mood, controls, the stream
         self.tee: LookaheadTee | None = None
         self.fan = FanOut()
         self.output = None  # MidiOutput
@@ -65,16 +66,12 @@ class EngineBridge(PortsMixin, QObject):
         self.sync = False
         self.webcam = None
         self.frame = None  # latest webcam frame (RGB, small), written by the webcam thread
-        self.picture_va: tuple[float, float] | None = None
-        self.picture_tokens = None
         self.picture_rgb = None  # the picture (or webcam frame) the VA came from, for variations
-        self.target_va: tuple[float, float] | None = None  # the puck, when the user overrides
+        self._camera_tokens = None  # the webcam's latest image tokens (webcam thread writes)
         self.user_controls = None  # engine.model.controls.MusicalControls; made on first use (_defaults)
         self.sampling = None  # engine.model.sampling.SamplingOptions
         self.user_bpm: float | None = None  # None: the tempo the emotion plan suggests
         self._pending_image = None
-        self._planner = None  # engine.emotion.planner.EmotionPlanner: the tempo in force, its ramp
-        self._bars_seen = 0
         self._closed = False
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -103,7 +100,7 @@ class EngineBridge(PortsMixin, QObject):
 
     def _defaults(self) -> None:
         """The engine's default controls and sampling (importing the engine: on the worker at start)."""
-        if self.user_controls is None or self.sampling is None:
+        if self.user_controls is None or self.sampling is None or self.performance is None:
             from engine.model.controls import MusicalControls
             from engine.model.sampling import DEFAULT_GUIDANCE, SamplingOptions
 
@@ -111,6 +108,10 @@ class EngineBridge(PortsMixin, QObject):
                 self.user_controls = MusicalControls(time_signature=(4, 4))
             if self.sampling is None:
                 self.sampling = SamplingOptions(guidance=DEFAULT_GUIDANCE)
+        if self.performance is None:
+            from engine.live.performance import Performance
+
+            self.performance = Performance(self.gen, self._user(), self.sampling, default_va=NEUTRAL_VA)
 
     # -- model -------------------------------------------------------------------------------
     def load_model(self) -> None:
@@ -131,6 +132,8 @@ class EngineBridge(PortsMixin, QObject):
 
         def ready(gen):
             self.gen = gen
+            self._defaults()
+            self.performance.generator = gen
             self.loadProgress.emit(100, "model ready")
             self.modelReady.emit(gen.bundle.name)
             if self._pending_image is not None:
@@ -139,87 +142,63 @@ class EngineBridge(PortsMixin, QObject):
 
         self._run(load, ready, lambda m: self.modelFailed.emit(m))
 
-    # -- the condition -------------------------------------------------------------------------
-    def condition(self):
-        from engine.model.generator import Condition
+    # -- the mood and the controls (engine.live.performance: the policy lives there) -----------
+    @property
+    def stream(self):
+        """The LiveStream now playing (or the last one), None before the first Play."""
+        return self.performance.stream if self.performance is not None else None
 
-        v, a = self.va()
-        return Condition(v, a, self.picture_tokens)
+    @property
+    def picture_va(self) -> tuple[float, float] | None:
+        return self.performance.picture_va if self.performance is not None else None
+
+    @property
+    def target_va(self) -> tuple[float, float] | None:
+        return self.performance.target_va if self.performance is not None else None
 
     def va(self) -> tuple[float, float]:
-        return self.target_va or self.picture_va or NEUTRAL_VA
+        self._defaults()
+        return self.performance.va()
 
     def effective(self):
         """(controls, bpm, one-line description) for the current VA: the user's controls, with
         what they left open filled by the emotion attribute plan (engine.emotion.attributes)."""
+        self._defaults()
+        return self.performance.effective()
+
+    def _user(self):
+        """The user's controls as the performance takes them: the metre locked so bars line up
+        with the DAW's, the tempo box's value as the tempo lock."""
         from dataclasses import replace
 
-        self._defaults()
         user = self.user_controls
         if user.time_signature is None:
-            user = replace(user, time_signature=(4, 4))  # bars line up with the DAW's
+            user = replace(user, time_signature=(4, 4))
         if self.user_bpm is not None and user.bpm is None:
             user = replace(user, bpm=self.user_bpm)
-        planner = self._planner_for(user)
-        controls = planner.retarget(*self.va())
-        bpm = float(controls.bpm or planner.plan.bpm)
-        return controls, bpm, f"{controls.key or 'any key'} · {bpm:.0f} BPM · {planner.plan.density_word}"
+        return user
 
     def _playing(self) -> bool:
-        return self.stream is not None and self.stream.running
-
-    def _planner_for(self, user):
-        """The EmotionPlanner for these user controls. While a piece plays, its tempo is one tempo
-        (a new VA keeps it or starts a slow ramp, :meth:`advance_tempo_ramp`); stopped, the next
-        piece starts at its own planned tempo."""
-        from engine.emotion.planner import EmotionPlanner
-
-        p = self._planner
-        if p is None or p.user != user:
-            keep = p.bpm if p is not None and self._playing() else None
-            p = self._planner = EmotionPlanner(user)
-            p.bpm = user.bpm if user.bpm is not None else keep
-        elif not self._playing():
-            p.bpm = user.bpm
-        return p
+        return self.performance is not None and self.performance.playing()
 
     def advance_tempo_ramp(self) -> float | None:
         """UI timer: at each new bar line of the playing piece, the tempo ramp's next step (own
         tempo only; a DAW's tempo is the DAW's). Returns the new tempo, or None."""
-        s, p = self.stream, self._planner
-        if s is None or not s.running or p is None or s.follower is not None:
-            return None
-        if s.bar_lines_played == self._bars_seen:
-            return None
-        self._bars_seen = s.bar_lines_played
-        step = p.on_bar()
-        if step is None:
-            return None
-        s.steer(controls=step)
-        s.clock.set_tempo(step.bpm)
-        return float(step.bpm)
-
-    def _steer(self) -> None:
-        """Send the condition and the controls it implies to the running stream (next bar)."""
-        controls, bpm, _ = self.effective()
-        s = self.stream
-        if s is not None and s.running:
-            s.steer(condition=self.condition(), controls=controls, sampling=self.sampling)
-            if s.follower is None and abs(bpm - (s.bpm or bpm)) > 1e-6:
-                s.clock.set_tempo(bpm)  # continuous: earlier beats keep their times
+        return self.performance.on_bar() if self.performance is not None else None
 
     def set_target(self, va: tuple[float, float] | None) -> None:
         """The puck: a VA the user chose (None = follow the picture). From the next bar."""
-        self.target_va = None if va is None else (float(va[0]), float(va[1]))
-        self._steer()
+        self._defaults()
+        self.performance.set_target(va)
 
     def set_controls(self, controls, sampling=None, bpm: float | None = None) -> None:
         """The user's controls / sampling / tempo (None = the emotion's); from the next bar."""
+        self._defaults()
         self.user_controls = controls
         if sampling is not None:
             self.sampling = sampling
         self.user_bpm = bpm
-        self._steer()
+        self.performance.set_user(self._user(), self.sampling)
 
     # -- pictures -------------------------------------------------------------------------------
     def open_image(self, source, name: str | None = None) -> None:
@@ -240,8 +219,8 @@ class EngineBridge(PortsMixin, QObject):
         def done(res):
             rgb, tokens, v, a = res
             self.stop_camera()
-            self.picture_va, self.picture_tokens, self.picture_rgb = (v, a), tokens, rgb
-            self._steer()
+            self.picture_rgb = rgb
+            self.performance.set_picture((v, a), tokens)
             self.pictureAnalyzed.emit(rgb, v, a, label)
 
         self._run(analyse, done)
@@ -266,7 +245,7 @@ class EngineBridge(PortsMixin, QObject):
             return gen.analyze_image(rgb)
 
         def update(va, tokens):  # webcam thread
-            self.picture_tokens, self.picture_rgb = tokens, self.frame
+            self._camera_tokens, self.picture_rgb = tokens, self.frame
             self.cameraVA.emit(float(va[0]), float(va[1]))
 
         def open_cam():
@@ -286,8 +265,8 @@ class EngineBridge(PortsMixin, QObject):
         self._run(open_cam, done, failed)
 
     def on_camera_va(self, v: float, a: float) -> None:
-        self.picture_va = (v, a)
-        self._steer()
+        self._defaults()
+        self.performance.set_picture((v, a), self._camera_tokens)
 
     def stop_camera(self) -> None:
         cam, self.webcam = self.webcam, None
@@ -300,38 +279,30 @@ class EngineBridge(PortsMixin, QObject):
         if self.gen is None:
             self.message.emit("warning", "the model is still loading: Play starts once it is ready")
             return
-        if self.stream is not None and self.stream.running:
+        if self._playing():
             return
-        condition, sampling = self.condition(), self.sampling
-        controls, bpm, _ = self.effective()
+        _, bpm, _ = self.effective()
 
         def start():
-            from engine.live.decoder import LiveStream, StreamOptions
+            from engine.live.decoder import StreamOptions
 
-            self._stop_stream()
+            self.performance.stop()
             if self.output is None:
                 self._open_output()
             if not self.fan.sinks:
                 raise RuntimeError(f"nothing to play to: no MIDI port and no preview sound. {midi_hint()}")
-            gen = self.gen
-            gen.reset()
-            gen.set_controls(controls)
-            gen.set_sampling(sampling)
-            gen.set_condition(condition)
-            tee = LookaheadTee(gen)
-            self._bars_seen = 0
+            tee = LookaheadTee(self.gen)
             options = StreamOptions(bpm=None if self.follower else bpm, default_bpm=bpm)
-            stream = LiveStream(tee, gen.tokenizer, self.fan, clock=self.follower, options=options,
-                                on_status=self.streamStatus.emit)
-            self.tee, self.stream = tee, stream
-            stream.start()
+            stream = self.performance.start(self.fan, clock=self.follower, options=options,
+                                            on_status=self.streamStatus.emit, source=tee)
+            self.tee = tee
             return stream
 
         self._run(start, lambda _: self.playingChanged.emit(True))
 
     def stop(self, then=None) -> None:
         def stop():
-            return self._stop_stream()
+            return self.performance.stop() if self.performance is not None else None
 
         def done(stream):
             self.playingChanged.emit(False)
@@ -339,12 +310,6 @@ class EngineBridge(PortsMixin, QObject):
                 then(stream)
 
         self._run(stop, done)
-
-    def _stop_stream(self):
-        s = self.stream
-        if s is not None:
-            s.stop()
-        return s
 
     # -- shutdown --------------------------------------------------------------------------------
     def shutdown(self) -> None:

@@ -17,7 +17,8 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider,
                              QSpinBox, QWidget)
 
-from engine.model.controls import SCALES, MusicalControls, parse_key
+from engine.model.controls import MusicalControls
+from engine.music.theory import SCALES, parse_key
 from engine.daw.live_key import LIVE_KEY
 from engine.model.sampling import DEFAULT_GUIDANCE, SamplingOptions
 

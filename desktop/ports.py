@@ -2,17 +2,14 @@
 
 A mixin of :class:`desktop.bridge.EngineBridge` (it uses the bridge's worker, signals and
 state): every port is opened on the engine worker; the stream always plays to the bridge's
-:class:`desktop.taps.FanOut`, whose sinks (the port, the preview synth) are swapped in one
+:class:`engine.live.sinks.FanOut`, whose sinks (the port, the preview synth) are swapped in one
 assignment, so a new port or the preview takes over while playing without a restart.
 """
 from __future__ import annotations
 
 import sys
 
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+from engine.errors import first_line  # noqa: F401  (the bridge's one-line errors)
 
 
 def midi_hint() -> str:
@@ -121,7 +118,8 @@ class PortsMixin:
             from engine.live.clock import ClockFollower
             from engine.live.ports import MidiInput
 
-            self._stop_stream()
+            if self.performance is not None:
+                self.performance.stop()
             if self.follower is not None:
                 self.follower.close()
                 self._clock_in.close()

@@ -15,7 +15,7 @@ No audio device (a server, a CI machine, a locked-down laptop): :func:`available
 one line and the app goes on; the synth still renders offline (:func:`render_midi`,
 :func:`write_wav`), which is how the tests listen and measure.
 
-:class:`TeeOutput` forwards every message to several sinks (the DAW's port and the preview).
+:class:`engine.live.sinks.FanOut` forwards every message to several sinks (the DAW's port and the preview).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.live.ports import MidiOutput
+from engine.live.sinks import Sink
 
 SAMPLE_RATE = 44100
 BLOCK = 256  # frames per audio callback: 5.8 ms at 44.1 kHz
@@ -149,7 +149,7 @@ class _Voice:
         return np.frombuffer(buf, dtype=np.float32).reshape(frames, 2)
 
 
-class PreviewSynth:
+class PreviewSynth(Sink):
     """A MidiOutput-like sink that plays through the computer's speakers (see the module docstring).
 
     ``start=True`` opens the default audio output now and raises :class:`PreviewError` (one
@@ -242,13 +242,6 @@ class PreviewSynth:
         self.sent += 1
         return True
 
-    # The sounding-note bookkeeping is MidiOutput's own (one definition): note_on / note_off
-    # keep ``sounding`` and ``channels_used``; all_notes_off sends a note-off for each sounding
-    # note, then CC 123 on every channel used. They reach the synth through ``send``.
-    note_on = MidiOutput.note_on
-    note_off = MidiOutput.note_off
-    all_notes_off = MidiOutput.all_notes_off
-
     def close(self) -> None:
         if self._closed:
             return
@@ -270,50 +263,6 @@ class PreviewSynth:
             raise PreviewError("the preview is playing on the audio device; stop it to render offline")
         self._drain()
         return self.voice.render(max(0, int(round(seconds * self.samplerate))))
-
-
-class TeeOutput:
-    """Send every message to several MidiOutput-like sinks (e.g. the DAW's port and the preview).
-
-    ``send`` is True when the primary took it; a failing extra sink never stops the others."""
-
-    def __init__(self, primary, *others):
-        self.sinks = [primary, *others]
-
-    @property
-    def primary(self):
-        return self.sinks[0]
-
-    def __getattr__(self, name):  # status, connected, sounding... of the primary
-        if name == "sinks":
-            raise AttributeError(name)
-        return getattr(self.sinks[0], name)
-
-    def _each(self, method: str, *args) -> bool:
-        ok = None
-        for s in list(self.sinks):
-            try:
-                r = getattr(s, method)(*args)
-            except Exception:
-                r = False
-            if ok is None:
-                ok = r
-        return bool(ok)
-
-    def send(self, message) -> bool:
-        return self._each("send", message)
-
-    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
-        return self._each("note_on", pitch, velocity, channel)
-
-    def note_off(self, pitch: int, channel: int = 0) -> bool:
-        return self._each("note_off", pitch, channel)
-
-    def all_notes_off(self) -> None:
-        self._each("all_notes_off")
-
-    def close(self) -> None:
-        self._each("close")
 
 
 # -- offline rendering: listen to and measure a take without a device ----------------------------

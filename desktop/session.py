@@ -86,20 +86,15 @@ class Session:
         if not self.win.panels_ready:
             self._pending_takes = list(takes)
             return
-        if hasattr(panel, "store"):
-            panel.store = self.store  # for Save As / delete; listing was done on the worker
-        if hasattr(panel, "set_takes"):
-            panel.set_takes(takes)
-        elif hasattr(panel, "add_take"):
-            for t in reversed(takes):
-                panel.add_take(t)
+        panel.store = self.store  # for Save As / delete; listing was done on the worker
+        panel.set_takes(takes)
 
     def _take_added(self, take) -> None:
         if take is None:
             return
         if not self.win.panels_ready:
             self._pending_takes = [take] + (self._pending_takes or [])
-        if hasattr(self.win.takes, "add_take"):
+        else:
             self.win.takes.add_take(take)
         bars = getattr(take, "bars", None)
         self.win.show_message("info", f"saved take {Path(take.path).name}" + (f" ({bars} bars)" if bars else ""))
@@ -128,7 +123,7 @@ class Session:
         stream, meta = self.bridge.stream, self._meta()
 
         def write():
-            from engine.live.decoder import CaptureError
+            from engine.live.player import CaptureError
 
             if self.store is None:
                 raise ValueError("no takes folder: takes cannot be saved")
@@ -146,7 +141,8 @@ class Session:
 
     # -- transport ----------------------------------------------------------------------------
     def play(self) -> None:
-        getattr(self.win.controls, "flush", lambda: None)()  # a control edit still in its debounce
+        if self.win.panels_ready:
+            self.win.controls.flush()  # a control edit still in its debounce
         self.win.roll.clear()
         self.win.pad.clear_trail()
         self.bridge.play()
@@ -170,7 +166,8 @@ class Session:
         self.win.show_message("warning" if late else "info", line)
 
     def sync_toggled(self, on: bool) -> None:
-        getattr(self.win.controls, "set_tempo_enabled", lambda _on: None)(not on)
+        if self.win.panels_ready:
+            self.win.controls.set_tempo_enabled(not on)
         self.bridge.set_sync(on)
 
     def preview_changed(self, on: bool, why: str) -> None:
@@ -253,7 +250,7 @@ class Session:
             self.win.attributesLabel.setText(first_line(e))
             return
         self.win.attributesLabel.setText(text)
-        if not self.bridge.sync and hasattr(self.win.controls, "set_tempo"):
+        if not self.bridge.sync and self.win.panels_ready:
             self.win.controls.set_tempo(bpm)  # show the tempo that plays (no `changed`)
 
     # -- timers -------------------------------------------------------------------------------
@@ -300,7 +297,7 @@ class Session:
         b, t = self.bridge, self.win.transport
         status, daw_bpm, locked = b.clock_state()
         t.set_sync_state(status, daw_bpm, locked)
-        if b.sync and daw_bpm and hasattr(self.win.controls, "set_tempo"):
+        if b.sync and daw_bpm and self.win.panels_ready:
             self.win.controls.set_tempo(daw_bpm)
         if b.advance_tempo_ramp() is not None:  # a bar line on a tempo ramp: show the tempo now playing
             self._update_attributes()
@@ -350,10 +347,9 @@ class Session:
     def panels_installed(self, st) -> None:
         """The controls and takes panels are built: their settings, and the takes listed so far."""
         c = self.win.controls
-        if hasattr(c, "load"):
-            c.load(st)
-            self.controls_changed()
-        getattr(c, "set_tempo_enabled", lambda _on: None)(not self.bridge.sync)
+        c.load(st)
+        self.controls_changed()
+        c.set_tempo_enabled(not self.bridge.sync)
         if self._pending_takes is not None:
             takes, self._pending_takes = self._pending_takes, None
             self._show_takes(takes)
@@ -363,7 +359,7 @@ class Session:
         st.setValue("tempo_mode", "daw" if self.bridge.sync else "own")
         st.setValue("takes_folder", str(self.takes_dir))
         st.setValue("capture_bars", self.win.transport.barsSpin.value())
-        if hasattr(self.win.controls, "save"):
+        if self.win.panels_ready:
             self.win.controls.save(st)
 
     def close(self) -> None:

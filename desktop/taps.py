@@ -1,4 +1,4 @@
-"""Qt-free taps on the engine's threads: what the decoder wrote ahead, and one output for many sinks.
+"""A Qt-free tap on the decoder thread: what the decoder wrote ahead, for the piano roll.
 
 :class:`LookaheadTee` wraps the token source of a :class:`engine.live.decoder.LiveStream` (normally a
 :class:`engine.model.generator.MusicGenerator`). On the decoder thread, after every token, it copies
@@ -6,10 +6,6 @@ the note events that token completed (``gen.last_events``) into a bounded deque,
 condition the token was sampled under. The UI thread drains the deque with a timer: the piano
 roll's decoded look-ahead. Nothing here touches Qt, takes a lock the playback thread waits
 for, or blocks: ``deque.append`` / ``popleft`` are atomic under the GIL.
-
-:class:`FanOut` is one output with the :class:`engine.live.ports.MidiOutput` interface that sends
-to several sinks (the MIDI port and the built-in preview synth), so the stream still has one
-``all_notes_off`` that silences everything.
 """
 from __future__ import annotations
 
@@ -63,43 +59,3 @@ class LookaheadTee:
                     "controls", "sampling", "tokenizer", "state", "last_events"):
             return getattr(self.source, name)
         raise AttributeError(name)
-
-
-class FanOut:
-    """One MidiOutput-like sink that sends to every sink in ``sinks`` (port, preview synth)."""
-
-    def __init__(self, *sinks):
-        self.sinks = [s for s in sinks if s is not None]
-
-    @property
-    def status(self) -> str:
-        return "; ".join(getattr(s, "status", "") for s in self.sinks)
-
-    @property
-    def connected(self) -> bool:
-        return any(getattr(s, "connected", True) for s in self.sinks)
-
-    def send(self, message) -> bool:
-        ok = False
-        for s in self.sinks:
-            ok = bool(s.send(message)) or ok
-        return ok
-
-    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
-        ok = False
-        for s in self.sinks:
-            ok = bool(s.note_on(pitch, velocity, channel)) or ok
-        return ok
-
-    def note_off(self, pitch: int, channel: int = 0) -> bool:
-        ok = False
-        for s in self.sinks:
-            ok = bool(s.note_off(pitch, channel)) or ok
-        return ok
-
-    def all_notes_off(self) -> None:
-        for s in self.sinks:
-            try:
-                s.all_notes_off()
-            except Exception:  # one broken sink must not leave another one sounding
-                pass

@@ -73,10 +73,11 @@ class VariationsBar(QWidget):
 
     def _finished(self, takes: list) -> None:
         panel = self.session.win.takes
-        shown = {t.path for t in getattr(panel, "takes", lambda: [])()}
-        for t in takes:
-            if t.path not in shown and hasattr(panel, "add_take"):
-                panel.add_take(t)
+        if self.session.win.panels_ready:
+            shown = {t.path for t in panel.takes()}
+            for t in takes:
+                if t.path not in shown:
+                    panel.add_take(t)
         cancelled = self.worker is not None and self.worker.cancelled
         self.session.win.show_message("info", f"{len(takes)} variation" + "s" * (len(takes) != 1) +
                                       (" written (cancelled)" if cancelled else " written to the takes list"))

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from engine.errors import first_line
 from engine.model.sampling import DEFAULT_GUIDANCE
 
 
@@ -20,7 +21,7 @@ class UserError(Exception):
 
 def _time_signature(text):
     """--time-signature: '4/4' -> (4, 4); 'free' -> None; a bad value is one clear line."""
-    from engine.model.controls import parse_time_signature
+    from engine.music.theory import parse_time_signature
 
     try:
         return parse_time_signature(text)
@@ -66,7 +67,7 @@ def cmd_slideshow(args) -> int:
                                top_p=args.top_p, key=args.key, bpm=args.bpm, attributes=args.attributes,
                                device=args.device)
     except (ValueError, OSError) as e:
-        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise UserError(first_line(e)) from None
     print(f"{r.path}: {r.notes} notes, {r.bars} bars at {r.bpm:.2f} BPM, {len(r.markers)} changes")
     for bar, text in r.markers:
         print(f"  bar {bar + 1}: {text}")
@@ -91,33 +92,11 @@ def cmd_generate(args) -> int:
                                 temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
                                 device=args.device, guidance=args.guidance, attributes=args.attributes)
     except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
-        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise UserError(first_line(e)) from None
     for p in pieces:
         print(f"{p.path}: {p.notes} notes, valence {p.valence:.2f} arousal {p.arousal:.2f}, "
               f"{p.bpm:.0f} BPM, key {p.key or '-'}" + (f", from {p.source}" if p.source else "")
               + (f" [{p.plan}]" if p.plan else ""))
-    return 0
-
-
-def cmd_bench(args) -> int:
-    """Decoding speed, latencies and timing (tools/bench/run.py); one JSON object."""
-    try:
-        from tools.bench.run import run_bench
-    except ImportError:  # the installed program leaves the measuring harness out (docs/install.md)
-        raise UserError("moodroll bench is not part of the installed program; run it from a source "
-                        "checkout (docs/performance.md)") from None
-
-    try:
-        result = run_bench(bundle=args.bundle, quick=args.quick, skip=set(args.skip or ()), device=args.device,
-                           threads=args.threads)
-    except ValueError as e:
-        raise UserError(str(e).splitlines()[0]) from None
-    text = json.dumps(result, indent=None if args.json else 1)
-    if args.out:
-        from engine.offline import write_atomic
-
-        write_atomic(Path(args.out), (text + "\n").encode())
-    print(text)
     return 0
 
 
@@ -148,7 +127,7 @@ def cmd_send(args) -> int:
                         slot=None if args.slot is None else args.slot - 1, host=args.host, port=args.port,
                         reply_port=args.reply_port, replace=args.replace, timeout=args.timeout))
     except ValueError as e:
-        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise UserError(first_line(e)) from None
     return 0
 
 
@@ -161,16 +140,6 @@ def cmd_ports(args) -> int:
     except LiveError as e:
         raise UserError(str(e)) from None
     return 0
-
-
-def cmd_app(args) -> int:
-    """The desktop app (desktop/app.py); Qt is imported only here, never by the engine."""
-    try:
-        from desktop.app import main as app_main
-    except ImportError as e:
-        raise UserError(f"the desktop app needs PyQt6: pip install 'moodroll[desktop]' ({e})") from None
-    argv = (["--bundle", args.bundle] if args.bundle else []) + (["--midi-api", args.midi_api] if args.midi_api else [])
-    return app_main(argv + ([args.image] if args.image else []))
 
 
 def _add_music_options(p: argparse.ArgumentParser) -> None:
@@ -192,7 +161,38 @@ def _add_music_options(p: argparse.ArgumentParser) -> None:
                    "sanity limits stay)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+EXTENSIONS = "moodroll.commands"  # entry-point group: (name = command, value = register(subparsers, UserError))
+NOT_INSTALLED = {
+    "app": "the desktop app is not installed: pip install 'moodroll[desktop]'",
+    "bench": "moodroll bench is not part of the installed program; run it from a source checkout (docs/performance.md)",
+}
+
+
+def extension_commands() -> list:
+    """Commands other packages add by entry point (``app``: desktop/command.py; ``bench``: tools/bench/command.py):
+    the engine never imports the app or the measuring tools itself."""
+    from importlib.metadata import entry_points
+
+    found = []
+    for ep in entry_points(group=EXTENSIONS):
+        try:
+            found.append((ep.name, ep.load()))
+        except ImportError:  # that package is not installed here
+            pass
+    return found
+
+
+def _missing(sub, name: str, why: str) -> None:
+    def fail(args):
+        raise UserError(why)
+
+    sp = sub.add_parser(name, help=f"(not installed) {why}", add_help=False, prefix_chars="\0")
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+    sp.set_defaults(func=fail)
+
+
+def build_parser(commands: list | None = None) -> argparse.ArgumentParser:
+    """``commands``: (name, register) pairs to add; None = those installed (:func:`extension_commands`)."""
     p = argparse.ArgumentParser(prog="moodroll", description="Picture -> emotion-matched piano MIDI.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -218,16 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seconds", type=float, default=5.0, help="--slideshow: seconds per picture (default 5)")
     _add_music_options(g)
     g.set_defaults(func=cmd_generate)
-
-    b = sub.add_parser("bench", help="decoding speed, first-note latency, timing error: one JSON object")
-    b.add_argument("--json", action="store_true", help="compact one-line JSON")
-    b.add_argument("--out", help="also write the JSON to this file")
-    b.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
-    b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    b.add_argument("--skip", nargs="*", choices=("torch", "realtime", "flops", "batched", "int8", "larger"), help="leave parts out")
-    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    b.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime and torch (default: half the cores)")
-    b.set_defaults(func=cmd_bench)
 
     lv = sub.add_parser("live", help="stream piano that follows a picture, webcam or VA point to a MIDI port")
     src = lv.add_mutually_exclusive_group()
@@ -277,16 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--midi-api", help="only this system: jack, alsa, coremidi or winmm")
     pt.set_defaults(func=cmd_ports)
 
-    ap = sub.add_parser("app", help="the desktop app: drop a picture or start the webcam, play into the DAW")
-    ap.add_argument("image", nargs="?", help="a picture to start with")
-    ap.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
-    ap.add_argument("--midi-api", help="jack, alsa, coremidi or winmm (default: the platform's)")
-    ap.set_defaults(func=cmd_app)
+    registered = set()
+    for name, register in (extension_commands() if commands is None else commands):
+        register(sub, UserError)
+        registered.add(name)
+    for name, why in sorted(NOT_INSTALLED.items()):
+        if name not in registered:
+            _missing(sub, name, why)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, commands: list | None = None) -> int:
+    args = build_parser(commands).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -25,9 +25,10 @@ import mido
 import numpy as np
 from symusic import Tempo
 
-from engine.model.controls import MusicalControls, parse_key
+from engine.model.controls import MusicalControls
+from engine.music.theory import parse_key
 from engine.emotion.planner import EmotionPlanner
-from engine.takes.files import write_atomic  # noqa: F401  (re-exported: the one atomic writer)
+from engine.takes.files import write_atomic
 from engine.model.generator import Condition, MusicGenerator
 from engine.picture.image import load_image
 from engine.music.metrics import estimate_key

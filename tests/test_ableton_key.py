@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 
 from engine.cli import main
-from engine.model.controls import SCALES, parse_key
+from engine.music.theory import SCALES, parse_key
 from engine.daw.live_key import LIVE_SCALES, LiveKey, key_from_live, read_live_key
 from tests.live_host import LiveProcess, copy_abletonosc
 from tests.test_osc_server import free_port

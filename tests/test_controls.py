@@ -7,8 +7,11 @@ logits, which is the hardest case: a random "model" tries every token.
 import numpy as np
 import pytest
 
-from engine.model.controls import (BAR, PITCH, POSITION, VELOCITY, DensityMask, MusicalControls, MusicState, RemiGrammar,
-                             TempoLock, allowed_pitches, build_masks, parse_key)
+from engine.model.controls import MusicalControls
+from engine.model.filters import allowed_pitches, build_masks
+from engine.model.filters.locks import DensityMask, RemiGrammar, TempoLock
+from engine.model.filters.state import BAR, PITCH, POSITION, VELOCITY, MusicState
+from engine.music.theory import parse_key
 from engine.model.sampling import Sampler, SamplingOptions
 from engine.music.events import NOTE_ON, decode_events
 from engine.music.tokenizer import Tokenizer

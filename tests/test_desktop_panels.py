@@ -19,7 +19,8 @@ from PyQt6.QtWidgets import QCheckBox, QComboBox, QPushButton, QSlider, QSpinBox
 
 from desktop.controls_panel import AUTO_KEY, ControlsPanel, key_names, note_name  # noqa: E402
 from desktop.takes_panel import TakesPanel, describe  # noqa: E402
-from engine.model.controls import MusicalControls, parse_key  # noqa: E402
+from engine.model.controls import MusicalControls
+from engine.music.theory import SCALES, parse_key  # noqa: E402
 from engine.model.sampling import DEFAULT_GUIDANCE  # noqa: E402
 from engine.takes.store import TakeMeta, TakeStore  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_key_combo_offers_auto_and_every_key_the_engine_accepts(controls):
     assert keys == key_names() and len(keys) == 12 * 13
     for k in keys:
         parse_key(k)  # every entry is a key the engine understands
-    assert {parse_key(k).name for k in keys} == set(__import__("engine.model.controls").controls.SCALES)
+    assert {parse_key(k).name for k in keys} == set(SCALES)
 
 
 def test_defaults_are_the_engines(controls):

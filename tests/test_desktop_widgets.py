@@ -101,7 +101,7 @@ class _Sink:
 
 
 def test_fan_out_sends_to_every_sink_and_one_broken_sink_silences_no_other():
-    from desktop.taps import FanOut
+    from engine.live.sinks import FanOut
 
     a, b, broken = _Sink(), _Sink(), _Sink(fail=True)
     fan = FanOut(a, None, broken, b)

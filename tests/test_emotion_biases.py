@@ -1,10 +1,10 @@
-"""engine.emotion.biases: the soft biases lean where the plan says and leave the rest alone."""
+"""engine.model.filters.emotion: the soft biases lean where the plan says and leave the rest alone."""
 import numpy as np
 
 from engine.model.controls import MusicalControls
-from engine.emotion import biases
+from engine.model.filters import emotion as biases
 from engine.emotion.attributes import LEGATO, apply_attributes, attributes_for
-from engine.emotion.biases import EmotionBias
+from engine.model.filters.emotion import EmotionBias
 from engine.music.tokenizer import Tokenizer
 
 TOK = Tokenizer()

@@ -1,4 +1,4 @@
-"""The sanity rules (engine.emotion.sanity) hold under adversarial sampling: random logits that
+"""The sanity rules (engine.model.filters.sanity) hold under adversarial sampling: random logits that
 love notes, and the random-weight bundle at temperature 2, emotion strength 3, the corners of
 the VA plane, attributes on and off. Checked on the decoded notes, over thousands of tokens."""
 import math
@@ -8,7 +8,7 @@ import pytest
 
 from engine.model.controls import MusicalControls
 from engine.emotion.planner import EmotionPlanner
-from engine.emotion.sanity import MAX_CHORD, MAX_NOTES_PER_SECOND, MAX_SOUNDING, TEMPO_RANGE, ramp_bpm
+from engine.model.filters.sanity import MAX_CHORD, MAX_NOTES_PER_SECOND, MAX_SOUNDING, TEMPO_RANGE, ramp_bpm
 from engine.model.generator import Condition, MusicGenerator
 from engine.model.sampling import SamplingOptions
 from engine.music.events import NOTE_ON, TEMPO, decode_events

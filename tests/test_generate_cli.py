@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.model.controls import allowed_pitches, MusicalControls
+from engine.model.controls import MusicalControls
+from engine.model.filters import allowed_pitches
 from engine.paths import DEFAULT_BUNDLE
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from tests.test_runtime import random_bundle2  # noqa: F401  (the format-2 twin of random_bundle)
 
-from engine.model.controls import MusicalControls, allowed_pitches, build_masks
+from engine.model.controls import MusicalControls
+from engine.model.filters import allowed_pitches, build_masks
 from engine.model.generator import Condition, MusicGenerator
 from engine.model.sampling import Sampler, SamplingOptions
 from engine.music.events import NOTE_ON

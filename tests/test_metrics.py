@@ -10,10 +10,7 @@ import muspy
 import numpy as np
 import pytest
 
-from engine.music.metrics import (
-    REFERENCE, REFERENCE_FULL, analyze, analyze_file, estimate_key, groove_consistency,
-    groove_consistency_bar, music_quality_loss, pitch_entropy, polyphony_rate, ticks_to_seconds,
-)
+from engine.music.metrics import REFERENCE, REFERENCE_FULL, analyze, analyze_file, estimate_key, groove_consistency, groove_consistency_bar, music_quality_loss, pitch_entropy, polyphony_rate, ticks_to_seconds
 from engine.music.notes import make_notes, notes_from_score, notes_from_tokens, read_midi_notes
 from training.paper_tables import AUTHOR_RESULTS, PAPER_ROWS
 

@@ -17,6 +17,7 @@ from engine.daw.osc_server import OscControlServer
 from engine.daw.protocol import MESSAGES, check_args
 from engine.live.ports import MidiOutput
 from engine.live.decoder import LiveStream, StreamOptions
+from engine.live.performance import Performance
 
 
 class OscPeer:
@@ -100,13 +101,14 @@ def session(jack_server, bundle):
                          threads=1)
     out = MidiOutput(api="jack", name="Moodroll osc", monitor_s=0)
     rec = Recorder(out.full_name, api="jack", name="osc rec")
-    stream = LiveStream(gen, gen.tokenizer, out, options=StreamOptions(bpm=240))
-    control = LiveControl(stream, gen, out.full_name)
+    perf = Performance(gen, attributes=False)
+    perf.set_target((4.0, 4.0))
+    control = LiveControl(perf, out.full_name)
     server = OscControlServer(control, port=0).start()
     peer = OscPeer((server.host, server.port))
-    stream.start()
+    stream = perf.start(out, options=StreamOptions(bpm=240))
     assert rec.wait_for(lambda r: len(r.note_ons()) >= 2, timeout=60)
-    yield dict(gen=gen, out=out, rec=rec, stream=stream, server=server, peer=peer)
+    yield dict(gen=gen, out=out, rec=rec, stream=stream, perf=perf, control=control, server=server, peer=peer)
     peer.close(), server.close(), stream.stop(), rec.close(), out.close()
 
 
@@ -261,7 +263,7 @@ def test_every_documented_address_is_served(session):
 def test_a_port_in_use_is_one_line(session):
     server = session["server"]
     with pytest.raises(OSError, match=f"cannot open the OSC control port 127.0.0.1:{server.port}: in use"):
-        OscControlServer(LiveControl(session["stream"], session["gen"], "x"), port=server.port)
+        OscControlServer(session["control"], port=server.port)
 
 
 def test_build_and_parse_round_trip():
@@ -284,26 +286,23 @@ def test_cli_checks_ports_before_loading_anything(capsys, argv, why):
 def test_with_the_emotion_planner_mood_retargets_and_a_key_lock_survives_tempo_steps(session):
     """As run_live wires it: /moodroll/va retargets the automatic attributes; /moodroll/key becomes
     the planner's user lock, so the planner's next tempo step keeps it; 'free' hands the key back."""
-    import threading
-
-    from engine.emotion.planner import EmotionPlanner
-
-    gen, stream = session["gen"], session["stream"]
-    planner = EmotionPlanner(gen.controls)
-    control = LiveControl(stream, gen, "x", planner=planner, lock=threading.Lock())
+    gen = session["gen"]
+    perf = Performance(gen, gen.controls)
+    perf.stream = session["stream"]  # steer the module's running stream through a planning performance
+    control = LiveControl(perf, "x")
     server = OscControlServer(control, port=0).start()
     peer = OscPeer((server.host, server.port))
     try:
         peer.send("/moodroll/va", 2.0, 8.0)
         peer.send("/moodroll/key", "D dorian")
         assert peer.ask("/moodroll/status")[0] == "/moodroll/status"
-        assert planner.plan is not None and planner.user.key == "D dorian"
-        assert _eventually(lambda: gen.controls.key == "D dorian" and gen.controls.bpm == planner.controls.bpm)
-        step = planner.on_bar()
-        assert (step or planner.controls).key == "D dorian"  # the ramp keeps the user's lock
+        assert perf.planner.plan is not None and perf.planner.user.key == "D dorian"
+        assert _eventually(lambda: gen.controls.key == "D dorian" and gen.controls.bpm == perf.planner.controls.bpm)
+        step = perf.planner.on_bar()
+        assert (step or perf.planner.controls).key == "D dorian"  # the ramp keeps the user's lock
         peer.send("/moodroll/key", "free")
         assert peer.ask("/moodroll/status")[0] == "/moodroll/status"
-        assert planner.user.key is None and planner.controls.key == planner.plan.key  # the mood's key again
+        assert perf.planner.user.key is None and perf.planner.controls.key == perf.planner.plan.key  # the mood's key again
         assert peer.drain() == []
     finally:
         peer.close(), server.close()

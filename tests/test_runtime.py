@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.model.controls import MusicalControls, allowed_pitches
+from engine.model.controls import MusicalControls
+from engine.model.filters import allowed_pitches
 from engine.model.generator import Condition, MusicGenerator
 from engine.model.runtime import CPU, DeviceError, Runtime, cuda_driver_present
 from engine.model.sampling import SamplingOptions

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from engine.live.clock import CLOCK, CONTINUE, SONG_POSITION, START, STOP, ClockFollower
-from engine.live.decoder import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+from engine.live.player import CaptureError
 from engine.music.events import BAR, NOTE_ON, StreamingDecoder
 from tools.virtual_midi import MemoryOutput, VirtualTime
 from tests.token_fixtures import chord_ids, example_ids, tok  # noqa: F401  (fixtures)

@@ -18,7 +18,8 @@ import pytest
 
 from engine.live.ports import MidiOutput
 from engine.paths import EXAMPLES
-from engine.live.decoder import CaptureError, LiveStream, StreamOptions, TokenReplay
+from engine.live.decoder import LiveStream, StreamOptions, TokenReplay
+from engine.live.player import CaptureError
 from engine.takes.store import STALE_TMP_S, PhraseAutosave, TakeError, TakeMeta, TakeStore, embed_meta, read_meta
 from engine.music.tokenizer import Tokenizer
 

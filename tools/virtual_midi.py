@@ -23,7 +23,8 @@ import time
 from collections import deque
 from typing import Callable, Sequence
 
-from engine.live.ports import NoteTracking, heard, note_ons
+from engine.live.ports import heard, note_ons
+from engine.live.sinks import Sink
 
 INF = float("inf")
 
@@ -141,7 +142,7 @@ class VirtualTime:
         return self.run(until=self._now + seconds)
 
 
-class MemoryOutput(NoteTracking):
+class MemoryOutput(Sink):
     """An output port in memory: everything sent is kept as ``(time, bytes)`` in ``messages``
     (``maxlen`` bounds it for endless use, e.g. a preview); times from ``time_source.now``
     (default :func:`time.monotonic`). Like :class:`engine.live.ports.MidiOutput` it never raises

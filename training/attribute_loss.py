@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.music.metrics import KK_MAJOR, KK_MINOR
+from engine.music.theory import KK_MAJOR, KK_MINOR
 from engine.music.tokenizer import TokenGroups
 from engine.emotion.va import VA_MID
 

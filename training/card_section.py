@@ -1,6 +1,6 @@
 """Put one measured section into a bundle's model card and refresh its manifest.
 
-    python -m training.card_section --bundle assets/models/default --title "Issue 11: ..." \
+    python -m training.card_section --bundle assets/models/default --title "Emotion training and selection" \
         --select runs/emotion/select.json --va-search runs/va_head/search.json --notes FILE.md
 
 The card's earlier sections (``training.model_card`` renders them from the training runs) stay as

@@ -14,7 +14,7 @@ def _f(x, nd=2):
 def write_doc(res: dict, path) -> None:
     b, a, e, j = res.get("before"), res.get("after"), res["eimg"], res["judge"]
     parts = [p for p in (("before (attributes off)", b), ("after (attributes on, default)", a)) if p[1]]
-    L = ["# Emotion you can hear: measurements (issue 11)", "",
+    L = ["# Emotion you can hear: measurements", "",
          "Written by `python -m training.emotion_eval` (see the command at the end). Bundle: "
          f"`{res['bundle']}`, default sampling (temperature 1, top-p 0.95), emotion strength 2, 4/4, "
          f"{res['seconds']:g}-second clips (sanity runs: {res.get('sanity_seconds', res['seconds']):g} s). "

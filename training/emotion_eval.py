@@ -1,4 +1,4 @@
-"""Does the requested emotion come out of the speakers? The issue-11 measurements, JSON + docs.
+"""Does the requested emotion come out of the speakers? The emotion measurements, JSON + docs.
 
     python -m training.emotion_eval --out runs/emotion/eval.json --doc docs/emotion.md   # full run
     python -m training.emotion_eval --quick --out runs/emotion/quick.json                # development
@@ -231,7 +231,7 @@ def run(bundle=None, quick: bool = False, seeds: int = 2, seconds: float = 15.0,
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="issue-11 emotion measurements (grid, pictures, sanity, quality)")
+    ap = argparse.ArgumentParser(description="emotion measurements (grid, pictures, sanity, quality)")
     ap.add_argument("--bundle", help="model bundle (default: the shipped assets/models/default)")
     ap.add_argument("--out", required=True, help="JSON results")
     ap.add_argument("--doc", help="also write this markdown report (docs/emotion.md)")

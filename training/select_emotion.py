@@ -1,4 +1,4 @@
-"""Choose between model bundles by the independent judge (issue 11, item 3).
+"""Choose between model bundles by the independent judge.
 
     python -m training.select_emotion --bundles shipped=assets/models/default ce=runs/bundles/emotion_ce \
         attr=runs/bundles/emotion_attr --out runs/emotion/select.json

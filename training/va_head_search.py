@@ -1,4 +1,4 @@
-"""Which picture -> VA estimate is best on the OASIS hold-out? (issue 11, item 4)
+"""Which picture -> VA estimate is best on the OASIS hold-out?
 
     python -m training.va_head_search [--encoders efficientnet_lite0 efficientnet_lite1] [--views center flip]
 

@@ -17,6 +17,13 @@ if __name__ == "__main__":
     multiprocessing.freeze_support()  # a frozen child process must not rerun the program
     if program() == "app":
         from desktop.app import main
-    else:
-        from engine.cli import main
-    sys.exit(main())
+
+        sys.exit(main())
+    from engine.cli import main
+
+    try:  # a frozen program has no entry-point metadata: the app's command is passed in
+        from desktop.command import register
+        commands = [("app", register)]
+    except ImportError:  # the CLI-only build
+        commands = []
+    sys.exit(main(commands=commands))

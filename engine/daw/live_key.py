@@ -4,7 +4,7 @@ Live 12 gives a set a key: a root note (0 = C ... 11 = B) and one of its scales,
 AbletonOSC reads them at ``/live/song/get/root_note`` and ``/live/song/get/scale_name`` and,
 after ``/live/song/start_listen/...``, sends them again whenever the user changes them.
 :func:`key_from_live` maps Live's scale names onto the engine's scales
-(:data:`engine.model.controls.SCALES`); a scale the engine has not got gives one line and no lock.
+(:data:`engine.music.theory.SCALES`); a scale the engine has not got gives one line and no lock.
 :class:`LiveKey` asks and listens without blocking anyone (the answers arrive on the AbletonOSC
 client's socket thread) and calls ``on_change(key, line)`` whenever the key Live says changes;
 ``key`` is a key the engine parses ("D dorian") or None (the mood picks the key). Older Live
@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
-from engine.model.controls import MAJOR_NAMES, SCALES, parse_key
+from engine.music.theory import MAJOR_NAMES, SCALES, parse_key
 from engine.daw.oscio import LOOPBACK
 
 # (engine.daw.ableton is imported when a LiveKey is made: the app's Key menu imports this module at start-up)

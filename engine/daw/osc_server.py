@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from engine.daw.oscio import LOOPBACK, OscSocket
+from engine.errors import first_line
 from engine.daw.protocol import DEFAULT_PORT, ERROR, MAX_PICTURE_BYTES, MESSAGES, Controllable, check_args
 
 MAX_ERROR_CHARS = 300
@@ -92,10 +93,10 @@ class OscControlServer:
         try:
             result = getattr(self.target, msg.method)(*values)
         except ValueError as e:
-            self._error(f"{msg.address}: {_one_line(e)}", sender)
+            self._error(f"{msg.address}: {first_line(e)}", sender)
             return
         except Exception as e:  # noqa: BLE001 - a broken target must not take the server down
-            self._error(f"{msg.address}: failed ({type(e).__name__}: {_one_line(e)})", sender)
+            self._error(f"{msg.address}: failed ({type(e).__name__}: {first_line(e)})", sender)
             return
         self.handled += 1
         if msg.method == "status":
@@ -136,8 +137,3 @@ def _picture_problem(path: str) -> str | None:
     if size > MAX_PICTURE_BYTES:
         return f"cannot read image {path}: {size >> 20} MiB is too large for a picture"
     return None
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

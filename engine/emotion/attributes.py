@@ -26,10 +26,10 @@ import numpy as np
 
 from engine.music import metrics
 from engine.model.controls import MusicalControls
-from engine.emotion.sanity import clamp_bpm
+from engine.model.filters.sanity import clamp_bpm
 
 ATTRIBUTE_FILE = Path(__file__).with_name("attributes.json")
-TONAL_BIAS = 2.0  # weight of the key profile on the pitches (engine.emotion.biases)
+TONAL_BIAS = 2.0  # weight of the key profile on the pitches (engine.model.filters.emotion)
 # The planned note length is EIMG's fitted (geometric-mean) length times LEGATO. The model
 # lands on the planned geometric mean (0.95x) but spreads its lengths far less than EIMG's
 # performances do (within-clip std of log length 0.20 vs 0.60), so at 1x its notes overlap

@@ -8,7 +8,7 @@ Shared by ``moodroll generate`` (slideshows), ``moodroll live`` and the desktop 
 
 The tempo is one per piece: a new VA whose planned tempo lies within 15 % of the current one
 keeps the tempo; further away the tempo ramps there by at most 4 % per bar
-(:func:`engine.emotion.sanity.ramp_bpm`). A user (``--bpm``) or DAW tempo is never changed.
+(:func:`engine.model.filters.sanity.ramp_bpm`). A user (``--bpm``) or DAW tempo is never changed.
 ``enabled=False`` (``--no-attributes``) leaves the user's controls as they are.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from engine.model.controls import MusicalControls
 from engine.emotion.attributes import AttributePlan, apply_attributes, attributes_for, describe
-from engine.emotion.sanity import ramp_bpm
+from engine.model.filters.sanity import ramp_bpm
 
 
 class EmotionPlanner:

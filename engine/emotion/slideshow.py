@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.model.controls import MusicalControls
 from engine.emotion.planner import EmotionPlanner
-from engine.emotion.sanity import TEMPO_RANGE, clamp_bpm
+from engine.model.filters.sanity import TEMPO_RANGE, clamp_bpm
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 BEATS_PER_BAR = 4  # the metre is locked to 4/4 here, so bar lines are known in advance
@@ -129,7 +129,8 @@ def score_segments(gen, segments: list[Segment], total_s: float, out, *, user: M
                    attributes: bool = True, seed: int = 0, bpm: float | None = None,
                    slideshow_seconds: float | None = None) -> Scored:
     """Generate the one piece for ``segments`` and write it to ``out`` (see the module docstring)."""
-    from engine.offline import to_midi_bytes, write_atomic
+    from engine.offline import to_midi_bytes
+    from engine.takes.files import write_atomic
     from engine.model.generator import Condition
 
     user = replace(user, time_signature=(4, 4))

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from engine.errors import first_line
+from engine.live.decoder import StreamOptions
+from engine.live.player import CaptureError
+from engine.live.performance import Performance
 from engine.live.ports import DEFAULT_CLOCK_IN_NAME, DEFAULT_OUTPUT_NAME, MidiPortError, list_ports, resolve_api
+from engine.model.controls import MusicalControls
+from engine.model.sampling import SamplingOptions
 
 
 class LiveError(ValueError):
@@ -81,156 +87,21 @@ def _check(o: LiveOptions) -> None:
         raise LiveError(str(e)) from None
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def run_live(o: LiveOptions, report: Callable[[str], None] = print,
              stop: threading.Event | None = None) -> int:
     """Run a live session until it ends (``bars``), ``stop`` is set, or Ctrl-C; returns an exit code."""
-    from engine.model.bundle import BundleError
-    from engine.live.clock import ClockFollower
-    from engine.model.controls import MusicalControls
-    from engine.model.generator import Condition, MusicGenerator
-    from engine.picture.image import load_image
-    from engine.live.ports import MidiInput, MidiOutput
-    from engine.model.sampling import SamplingOptions
-    from engine.live.decoder import CaptureError, LiveStream, StreamOptions
-    from engine.emotion.va import check_va
-    from engine.picture.webcam import WebcamError, WebcamVA, open_capture
-
     _check(o)
     cleanup: list = []
     try:
-        try:
-            options = StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
-            sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
-            controls = MusicalControls(key=None if _follows_live_key(o) else o.key, time_signature=o.time_signature)
-            if o.valence is not None:
-                check_va(o.valence, o.arousal)
-            rgb = load_image(o.image) if o.image is not None else None
-            if o.webcam is not None:
-                open_capture(o.webcam).release()  # a missing camera fails before the model loads
-        except (ValueError, WebcamError) as e:
-            raise LiveError(_first_line(e)) from None
-
-        from dataclasses import replace
-
-        from engine.emotion.planner import EmotionPlanner
-
-        planner, planner_lock = EmotionPlanner(replace(controls, bpm=o.bpm), enabled=o.attributes), threading.Lock()
-        try:
-            gen = MusicGenerator(o.bundle, sampling, controls, device=o.device)
-        except (BundleError, ValueError, OSError) as e:
-            raise LiveError(_first_line(e)) from None
-
-        condition = Condition(o.valence, o.arousal) if o.valence is not None else Condition()
-        if rgb is not None:
-            tokens, (v, a) = gen.analyze_image(rgb)
-            if o.valence is not None:
-                v, a = o.valence, o.arousal
-            condition = Condition(v, a, tokens)
-            report(f"picture {o.image}: valence {v:.2f}, arousal {a:.2f}")
-
-        webcam = None
-        if o.webcam is not None:
-            holder: dict = {}
-
-            def steer(va, tokens):
-                report(f"webcam: valence {va[0]:.2f}, arousal {va[1]:.2f}")
-                if "stream" in holder:
-                    with planner_lock:
-                        controls = planner.retarget(va[0], va[1])
-                    holder["stream"].steer(condition=Condition(va[0], va[1], tokens), controls=controls)
-
-            try:
-                webcam = WebcamVA(o.webcam, gen.analyze_image, steer, fps=o.fps, loop=not str(o.webcam).isdigit())
-                cleanup.append(webcam.stop)
-                # The first frame sets the starting mood.
-                from engine.picture.webcam import iter_frames
-                for _, frame in iter_frames(o.webcam, realtime=False):
-                    webcam.process(frame)
-                    break
-            except WebcamError as e:
-                raise LiveError(_first_line(e)) from None
-            v, a = webcam.value
-            condition = Condition(v, a, webcam.smoother.tokens)
-        gen.set_condition(condition)
-        if condition.va is not None:
-            gen.set_controls(planner.retarget(*condition.va))
-
-        try:
-            out = MidiOutput(o.port, api=o.midi_api, name=DEFAULT_OUTPUT_NAME)
-            cleanup.append(out.close)
-            report(out.status)
-            if planner.plan is not None:
-                report(f"attributes: {planner.describe()}")
-            follower = None
-            if o.follow in ("live", "reaper", "jack", "link"):
-                follower = _osc_follower(o)
-                cleanup.append(follower.close)
-                report(follower.status)
-            key_follow = _live_key(o, follower, report) if _follows_live_key(o) else None
-            if key_follow is not None:  # Live's key is the user's key lock, from the first bar
-                cleanup.append(key_follow.close)
-                with planner_lock:
-                    planner.user = replace(planner.user, key=key_follow.key)
-                    gen.set_controls(planner.retarget(*condition.va) if condition.va is not None
-                                     else replace(gen.controls, key=key_follow.key))
-            if o.clock_in or o.follow == "midi":
-                port = None if o.clock_in in (True, False) else o.clock_in
-                clock_in = MidiInput(port, api=out.api, name=DEFAULT_CLOCK_IN_NAME)
-                cleanup.append(clock_in.close)
-                follower = ClockFollower(clock_in).start()
-                cleanup.append(follower.close)
-                report(f"following MIDI clock on {clock_in.full_name!r}: press play in the DAW")
-        except MidiPortError as e:
-            raise LiveError(_first_line(e)) from None
-
-        stream = LiveStream(gen, gen.tokenizer, out, clock=follower, options=options, on_status=report)
+        rgb = _read_inputs(o)
+        perf = _performance(o, rgb, report)
+        webcam = _webcam(o, perf, report, cleanup) if o.webcam is not None else None
+        out, follower, key_follow = _ports(o, perf, report, cleanup)
+        stream = perf.start(out, clock=follower, on_status=report,
+                            options=StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out))
         cleanup.append(stream.stop)
-        from engine.daw.live_control import LiveControl
-
-        control = LiveControl(stream, gen, out.full_name, planner=planner, lock=planner_lock)
-        if key_follow is not None:
-            key_follow.follow(control, report, applied=planner.user.key)
-        if o.osc is not None:
-            from engine.daw.osc_server import OscControlServer
-
-            try:
-                server = OscControlServer(control, o.osc_host, o.osc).start()
-            except OSError as e:
-                raise LiveError(_first_line(e)) from None
-            cleanup.append(server.close)
-            report(f"OSC control on udp {server.address} (/moodroll/..., see docs/protocol.md)")
-        handlers = _install_signal_handlers()
-        try:
-            stream.start()
-            if webcam is not None:
-                holder["stream"] = stream
-                webcam.start()
-            port_status = out.status
-            bars_seen = 0
-            while not stream.wait(0.2):
-                if stop is not None and stop.is_set():
-                    break
-                if stream.bar_lines_played != bars_seen:  # a bar line: the tempo ramp's next step
-                    bars_seen = stream.bar_lines_played
-                    with planner_lock:
-                        step = planner.on_bar()
-                    if step is not None:
-                        stream.steer(controls=step)
-                if out.status != port_status:  # the port vanished, or came back
-                    port_status = out.status
-                    report(port_status)
-                if webcam is not None and webcam.error is not None:
-                    raise LiveError(f"webcam: {_first_line(webcam.error)}")
-        except KeyboardInterrupt:
-            report("interrupted: stopping (all notes off)")
-        finally:
-            stream.stop()
-            _restore_signal_handlers(handlers)
+        _control(o, perf, out.full_name, key_follow, report, cleanup)
+        _play(perf, out, webcam, report, stop)
         if o.capture:
             try:
                 path = stream.capture(o.capture, o.capture_bars)
@@ -238,7 +109,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
             except CaptureError as e:
                 report(f"capture: {e}")
         if stream.error is not None:
-            raise LiveError(f"stopped by an error: {_first_line(stream.error)}")
+            raise LiveError(f"stopped by an error: {first_line(stream.error)}")
         report(f"{stream.notes_sent - stream.notes_failed} of {stream.notes_planned} notes played"
                + (f", {stream.notes_skipped} skipped (late)" if stream.notes_skipped else "")
                + (f", {stream.notes_failed} refused by the port" if stream.notes_failed else ""))
@@ -249,6 +120,148 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
                 close()
             except Exception:
                 pass
+
+
+def _read_inputs(o: LiveOptions):
+    """Every input checked before the model loads: the VA, the picture (RGB or None), the camera."""
+    from engine.emotion.va import check_va
+    from engine.picture.image import load_image
+    from engine.picture.webcam import WebcamError, open_capture
+
+    try:
+        StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
+        SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
+        _user_controls(o)
+        if o.valence is not None:
+            check_va(o.valence, o.arousal)
+        rgb = load_image(o.image) if o.image is not None else None
+        if o.webcam is not None:
+            open_capture(o.webcam).release()  # a missing camera fails before the model loads
+    except (ValueError, WebcamError) as e:
+        raise LiveError(first_line(e)) from None
+    return rgb
+
+
+def _user_controls(o: LiveOptions) -> MusicalControls:
+    key = None if _follows_live_key(o) else o.key
+    return MusicalControls(key=key, bpm=o.bpm, time_signature=o.time_signature)
+
+
+def _performance(o: LiveOptions, rgb, report) -> Performance:
+    """The generator loaded and the performance's starting mood: the picture's (or --valence's)."""
+    from engine.model.bundle import BundleError
+    from engine.model.generator import MusicGenerator
+
+    sampling = SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
+    user = _user_controls(o)
+    try:
+        gen = MusicGenerator(o.bundle, sampling, replace(user, bpm=None), device=o.device)
+    except (BundleError, ValueError, OSError) as e:
+        raise LiveError(first_line(e)) from None
+    perf = Performance(gen, user, sampling, attributes=o.attributes)
+    if rgb is not None:
+        tokens, (v, a) = gen.analyze_image(rgb)
+        if o.valence is not None:
+            v, a = o.valence, o.arousal
+        perf.set_picture((v, a), tokens)
+        report(f"picture {o.image}: valence {v:.2f}, arousal {a:.2f}")
+    elif o.valence is not None:
+        perf.set_target((o.valence, o.arousal))
+    return perf
+
+
+def _webcam(o: LiveOptions, perf: Performance, report, cleanup: list):
+    """The webcam (or video) steering the performance; its first frame sets the starting mood."""
+    from engine.picture.webcam import WebcamError, WebcamVA, iter_frames
+
+    def steer(va, tokens):
+        report(f"webcam: valence {va[0]:.2f}, arousal {va[1]:.2f}")
+        perf.set_picture(va, tokens)
+
+    try:
+        webcam = WebcamVA(o.webcam, perf.generator.analyze_image, steer, fps=o.fps, loop=not str(o.webcam).isdigit())
+        cleanup.append(webcam.stop)
+        for _, frame in iter_frames(o.webcam, realtime=False):
+            webcam.process(frame)
+            break
+    except WebcamError as e:
+        raise LiveError(first_line(e)) from None
+    perf.set_picture(webcam.value, webcam.smoother.tokens)
+    return webcam
+
+
+def _ports(o: LiveOptions, perf: Performance, report, cleanup: list):
+    """The output port, the transport to follow (a DAW's clock, OSC, JACK, Link) and Live's key."""
+    from engine.live.clock import ClockFollower
+    from engine.live.ports import MidiInput, MidiOutput
+
+    try:
+        out = MidiOutput(o.port, api=o.midi_api, name=DEFAULT_OUTPUT_NAME)
+        cleanup.append(out.close)
+        report(out.status)
+        if o.attributes and perf.va() is not None:
+            report(f"attributes: {perf.describe()}")
+        follower = None
+        if o.follow in ("live", "reaper", "jack", "link"):
+            follower = _osc_follower(o)
+            cleanup.append(follower.close)
+            report(follower.status)
+        key_follow = _live_key(o, follower, report) if _follows_live_key(o) else None
+        if key_follow is not None:  # Live's key is the user's key lock, from the first bar
+            cleanup.append(key_follow.close)
+            perf.set_key(key_follow.key)
+        if o.clock_in or o.follow == "midi":
+            port = None if o.clock_in in (True, False) else o.clock_in
+            clock_in = MidiInput(port, api=out.api, name=DEFAULT_CLOCK_IN_NAME)
+            cleanup.append(clock_in.close)
+            follower = ClockFollower(clock_in).start()
+            cleanup.append(follower.close)
+            report(f"following MIDI clock on {clock_in.full_name!r}: press play in the DAW")
+    except MidiPortError as e:
+        raise LiveError(first_line(e)) from None
+    return out, follower, key_follow
+
+
+def _control(o: LiveOptions, perf: Performance, port_name: str, key_follow, report, cleanup: list) -> None:
+    """Live's key followed while playing, and the OSC control server (``--osc``)."""
+    from engine.daw.live_control import LiveControl
+
+    control = LiveControl(perf, port_name)
+    if key_follow is not None:
+        key_follow.follow(control, report, applied=perf.user.key)
+    if o.osc is not None:
+        from engine.daw.osc_server import OscControlServer
+
+        try:
+            server = OscControlServer(control, o.osc_host, o.osc).start()
+        except OSError as e:
+            raise LiveError(first_line(e)) from None
+        cleanup.append(server.close)
+        report(f"OSC control on udp {server.address} (/moodroll/..., see docs/protocol.md)")
+
+
+def _play(perf: Performance, out, webcam, report, stop: threading.Event | None) -> None:
+    """Until the stream ends, ``stop`` is set or Ctrl-C: the tempo ramp's steps, the port's news."""
+    stream = perf.stream
+    handlers = _install_signal_handlers()
+    try:
+        if webcam is not None:
+            webcam.start()
+        port_status = out.status
+        while not stream.wait(0.2):
+            if stop is not None and stop.is_set():
+                break
+            perf.on_bar()
+            if out.status != port_status:  # the port vanished, or came back
+                port_status = out.status
+                report(port_status)
+            if webcam is not None and webcam.error is not None:
+                raise LiveError(f"webcam: {first_line(webcam.error)}")
+    except KeyboardInterrupt:
+        report("interrupted: stopping (all notes off)")
+    finally:
+        stream.stop()
+        _restore_signal_handlers(handlers)
 
 
 def _osc_follower(o: LiveOptions):
@@ -269,7 +282,7 @@ def _osc_follower(o: LiveOptions):
         port = DEFAULT_PORT if o.follow_port is None else o.follow_port
         return ReaperFollower(o.follow_host, port, time_signature=o.time_signature).start()
     except (OSError, ValueError, RuntimeError) as e:
-        raise LiveError(_first_line(e)) from None
+        raise LiveError(first_line(e)) from None
 
 
 def _follows_live_key(o: LiveOptions) -> bool:
@@ -289,7 +302,7 @@ def _live_key(o: LiveOptions, follower, report):
         k = LiveKey(follower.client if isinstance(follower, AbletonFollower) else None,
                     host=o.follow_host if ours else "127.0.0.1", port=o.follow_port if ours else None).start()
     except LiveBridgeError as e:
-        raise LiveError(_first_line(e)) from None
+        raise LiveError(first_line(e)) from None
     k.wait(k.answer_s + 0.5)
     report(k.line)
     return k

@@ -69,7 +69,8 @@ from typing import Callable, Sequence
 
 from engine.live.clock import ClockFollower, InternalClock, SystemTime, check_bpm
 from engine.live.ports import MidiOutput
-from engine.live.player import CaptureError, Playback  # noqa: F401  (CaptureError: engine.live.decoder's, as before)
+from engine.live.player import Playback
+from engine.model.filters.state import BOS
 from engine.music.events import BAR, KIND_ORDER, StreamingDecoder
 from engine.music.tokenizer import Tokenizer
 
@@ -341,8 +342,20 @@ class LiveStream(Playback):
         return self.follower.bpm if self.follower is not None else self.clock.bpm
 
     # -- the decoder thread --------------------------------------------------------------------
+    def _shared_decoder(self):
+        """The source's own event decoder when it has one and is at the start of a piece (a
+        generator keeps a :class:`engine.model.filters.state.MusicState`): its ``last_events``
+        are then played as they are, with no second decoding of the tokens. Else our own."""
+        state = getattr(self.source, "state", None)
+        fresh = state is not None and getattr(state, "last", None) == BOS and getattr(state, "notes", 1) == 0
+        if fresh and hasattr(self.source, "last_events"):
+            return state.decoder
+        return None
+
     def _decode_loop(self) -> None:
-        dec = StreamingDecoder(self.tokenizer)
+        shared = self._shared_decoder()
+        dec = shared if shared is not None else StreamingDecoder(self.tokenizer)
+        source = self.source
         order = _ORDER
         seq = 0
         put = self._queue.put
@@ -374,7 +387,7 @@ class LiveStream(Playback):
                     ts.notify()
                     break
                 self.tokens += 1
-                for ev in dec.feed(token):
+                for ev in (source.last_events if shared is not None else dec.feed(token)):
                     if ev.kind == BAR:
                         if bars_wanted is not None and ev.value >= bars_wanted:
                             put((ev.beat, order[END], seq, None))

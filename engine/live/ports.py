@@ -39,6 +39,8 @@ from typing import Iterable, Sequence
 
 import rtmidi
 
+from engine.live.sinks import ALL_NOTES_OFF, Sink
+
 ENV_API = "MOODROLL_MIDI_API"
 DEFAULT_OUTPUT_NAME = "Moodroll"
 DEFAULT_CLOCK_IN_NAME = "Moodroll Clock In"
@@ -60,7 +62,6 @@ WINDOWS_HINT = ("Windows cannot create virtual MIDI ports from Python: create on
                 "(https://www.tobias-erichsen.de/software/loopmidi.html) or Windows MIDI Services, "
                 "then pass its name, e.g. --port \"loopMIDI Port\"")
 
-ALL_NOTES_OFF = 123  # CC number
 
 
 class MidiPortError(RuntimeError):
@@ -373,37 +374,7 @@ def note_ons(messages: Iterable[tuple[float, Sequence[int]]]) -> list[tuple[floa
     return [(t, m[1], m[2]) for t, m in messages if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
 
 
-class NoteTracking:
-    """Note bookkeeping on top of a ``send(bytes) -> bool``: which notes are sounding, so
-    :meth:`all_notes_off` can end every one (shared by :class:`MidiOutput` and
-    :class:`tools.virtual_midi.MemoryOutput`)."""
-
-    def _init_notes(self) -> None:
-        self.sounding: dict[tuple[int, int], int] = {}  # (channel, pitch) -> velocity
-        self.channels_used: set[int] = {0}
-
-    def send(self, message: Sequence[int]) -> bool:  # pragma: no cover - every port defines it
-        raise NotImplementedError
-
-    def note_on(self, pitch: int, velocity: int, channel: int = 0) -> bool:
-        self.sounding[(channel, pitch)] = velocity
-        self.channels_used.add(channel)
-        return self.send((0x90 | channel, pitch, velocity))
-
-    def note_off(self, pitch: int, channel: int = 0) -> bool:
-        self.sounding.pop((channel, pitch), None)
-        return self.send((0x80 | channel, pitch, 0))
-
-    def all_notes_off(self) -> None:
-        """A note-off for every sounding note, then CC 123 (all notes off) on every channel used."""
-        for channel, pitch in list(self.sounding):
-            self.note_off(pitch, channel)
-        self.sounding.clear()
-        for channel in sorted(self.channels_used):
-            self.send((0xB0 | channel, ALL_NOTES_OFF, 0))
-
-
-class MidiOutput(NoteTracking, _Port):
+class MidiOutput(Sink, _Port):
     """An output port that never raises from :meth:`send` and knows which notes are sounding."""
 
     kind = rtmidi.MidiOut

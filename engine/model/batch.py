@@ -25,7 +25,9 @@ from typing import Callable, Union
 import numpy as np
 
 from engine.model.bundle import Bundle, load_bundle
-from engine.model.controls import MusicalControls, MusicState, build_masks
+from engine.model.controls import MusicalControls
+from engine.model.filters import build_masks
+from engine.model.filters.state import MusicState
 from engine.model.generator import Condition, MusicGenerator, reprime_ids
 from engine.model.runtime import Runtime
 from engine.model.sampling import Sampler, SamplingOptions

@@ -14,7 +14,7 @@ sampling setting acts on the very next token), masks the logits with the grammar
 musical controls (:mod:`engine.model.controls`), and samples (:mod:`engine.model.sampling`). When the
 cache would pass the bundle's ``max_context`` it re-primes at a bar boundary as
 docs/bundle.md prescribes: ``BOS`` + the last ``reprime_keep`` tokens from a ``Bar`` on, one
-prefill at positions 0..n-1. The musical state (:class:`engine.model.controls.MusicState`, built on
+prefill at positions 0..n-1. The musical state (:class:`engine.model.filters.state.MusicState`, built on
 :class:`engine.music.events.StreamingDecoder`) runs on regardless, so event times keep growing.
 The same bundle, seed, options and condition give the same tokens.
 
@@ -55,7 +55,9 @@ from typing import Union
 import numpy as np
 
 from engine.model.bundle import Bundle, load_bundle
-from engine.model.controls import MusicalControls, MusicState, build_masks
+from engine.model.controls import MusicalControls
+from engine.model.filters import build_masks
+from engine.model.filters.state import MusicState
 from engine.model.runtime import Runtime
 from engine.model.sampling import Sampler, SamplingOptions
 from engine.music.events import Event

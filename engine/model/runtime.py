@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnxruntime as ort
 
+from engine.errors import first_line
 from engine.model.bundle import Bundle, BundleError
 from engine.model.cache import FixedKVCache, decode_fixed
 from engine.picture.image import preprocess
@@ -120,7 +121,7 @@ class Runtime:
         try:
             return ort.InferenceSession(str(path), sess_options=self._opts, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise BundleError(f"bundle {self.bundle.path}: {name} cannot be loaded by ONNX Runtime: {first}") from None
 
     def _try_cuda(self, required: bool) -> None:
@@ -140,7 +141,7 @@ class Runtime:
                     return
                 why = "ONNX Runtime fell back from CUDA (CUDA/cuDNN libraries missing?)"
             except Exception as e:
-                why = f"CUDA probe failed: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+                why = f"CUDA probe failed: {first_line(e)}"
             self.provider, self.device = CPU, "cpu"
         self.cuda_unavailable_reason = why
         if required:

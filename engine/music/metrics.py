@@ -33,6 +33,7 @@ from typing import Union
 import numpy as np
 
 from engine.music.notes import Notes, read_midi_notes
+from engine.music.theory import KK_MAJOR, KK_MINOR, PITCH_CLASS_NAMES
 from engine.music.tokenizer import MidiReadError
 
 # The paper's reference values (polyphony rate, pitch entropy, groove consistency) as printed.
@@ -42,10 +43,6 @@ REFERENCE_FULL = (0.5302987662965006, 3.986320228665771, 0.9921825307541308)
 PAPER_POLYPHONY_THRESHOLD = 2
 PAPER_MEASURE_RESOLUTION = 4
 
-PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-# Krumhansl & Kessler (1982) probe-tone key profiles, tonic first.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 # -- MusPy metrics ----------------------------------------------------------------------------

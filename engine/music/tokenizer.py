@@ -32,6 +32,7 @@ from typing import Sequence, Union
 import numpy as np
 from symusic import Score, Track
 
+from engine.errors import first_line
 from engine.music._miditok import miditok
 
 PathLike = Union[str, Path]
@@ -202,7 +203,7 @@ class Tokenizer:
         try:
             seqs = self.remi.encode(score)
         except (OverflowError, ValueError, RuntimeError) as e:  # symusic's resample past int32, ...
-            raise MidiReadError(f"cannot tokenize MIDI file: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            raise MidiReadError(f"cannot tokenize MIDI file: {first_line(e)}") from None
         seq = seqs[0] if isinstance(seqs, list) else seqs
         return list(seq.ids)
 

@@ -35,10 +35,7 @@ from engine.music.metrics import estimate_key, ticks_to_seconds
 from engine.music.notes import Notes, notes_from_score
 from engine.music.tokenizer import MidiReadError
 
-try:  # REL is moving it to engine/takes/files.py; same signature
-    from engine.takes.files import write_atomic
-except ImportError:  # pragma: no cover - until that lands
-    from engine.offline import write_atomic
+from engine.takes.files import write_atomic
 
 TAG = "moodroll-take "  # text meta event prefix carrying the JSON metadata
 STALE_TMP_S = 600.0  # a hidden temporary file older than this is left over from a crash
@@ -285,11 +282,11 @@ class TakeStore:
 
     def capture(self, stream, bars: int = 8, meta: TakeMeta | dict | None = None, prefix: str = "capture") -> Take:
         """The last ``bars`` complete bars a :class:`engine.live.decoder.LiveStream` played, as a take.
-        Raises :class:`engine.live.decoder.CaptureError` when nothing has been played yet."""
+        Raises :class:`engine.live.player.CaptureError` when nothing has been played yet."""
         meta = _as_meta(meta)
         final = self.new_path(prefix)
         scratch = self.folder / f".{final.stem}.capture.tmp"  # hidden: never listed
-        from engine.live.decoder import CaptureError
+        from engine.live.player import CaptureError
 
         try:
             stream.capture(scratch, bars)

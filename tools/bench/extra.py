@@ -65,7 +65,7 @@ def twin(bundle: Bundle, tmp: Path, fmt: int, d_ff: int | None = None) -> Bundle
 def batched_numbers(rt, streams: int, context: int, steps: int, peak_flops: float | None, flops_per_token,
                     quick: bool) -> dict:
     """``streams`` rows in one call at ``context``, and generate_variations end to end."""
-    from tools.bench.run import decode_rate
+    from tools.bench.rates import decode_rate
     from engine.model.controls import MusicalControls
     from engine.model.batch import generate_variations
     from engine.model.generator import Condition
@@ -92,7 +92,7 @@ def batched_numbers(rt, streams: int, context: int, steps: int, peak_flops: floa
 def larger_model(tmp: Path, image_encoder_from: Path, steps: int, threads: int, device: str) -> dict:
     """A random d512 / 6 layers / 8 heads decoder: guided (batch-2) tokens/s at context 256,
     float32 and int8 (dynamic), plus the int8 logit error on a seeded stream."""
-    from tools.bench.run import decode_rate
+    from tools.bench.rates import decode_rate
     from engine.model.runtime import Runtime
 
     out = export_random(tmp / "larger", LARGER, image_encoder_from)
@@ -111,7 +111,7 @@ def int8_numbers(rt, out: Path, steps: int, guided: bool = False) -> dict:
     """The same decoder quantised to int8 (dynamic): tokens/s at 256 and the logit error."""
     if importlib.util.find_spec("onnx") is None:
         return {"error": "the onnx package is not installed (pip install moodroll[training])"}
-    from tools.bench.run import decode_rate
+    from tools.bench.rates import decode_rate
     from engine.model.quantize import logit_error, quantize_bundle
     from engine.model.runtime import Runtime
 
@@ -132,7 +132,7 @@ def _decoder_params(bundle: Bundle) -> int:
 def cuda_report(bundle: Bundle, steps: int = 200) -> dict:
     """The CUDA provider with the cache on the device: batch-1 tokens/s at 256 and 1024, 64
     streams at 256, and parity of 64 greedy steps with the CPU. Error dict without CUDA."""
-    from tools.bench.run import decode_rate
+    from tools.bench.rates import decode_rate
     from engine.model.runtime import DeviceError, Runtime
 
     try:

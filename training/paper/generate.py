@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.music.metrics import (PAPER_MEASURE_RESOLUTION, PAPER_POLYPHONY_THRESHOLD, groove_consistency,
-                            music_quality_loss, pitch_entropy, polyphony_rate)
+from engine.music.metrics import PAPER_MEASURE_RESOLUTION, PAPER_POLYPHONY_THRESHOLD, groove_consistency, music_quality_loss, pitch_entropy, polyphony_rate
 from engine.music.notes import notes_from_tokens
 from engine.model.sampling import Sampler, SamplingOptions
 from engine.music.tokenizer import Tokenizer

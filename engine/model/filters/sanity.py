@@ -1,6 +1,6 @@
 """The sanity rules every stream keeps, whatever the sampling (temperature, emotion strength, VA).
 
-:class:`SanityFilter` is a hard logit mask (``-inf``) that :func:`engine.model.controls.build_masks`
+:class:`SanityFilter` is a hard logit mask (``-inf``) that :func:`engine.model.filters.build_masks`
 appends last, after the model's logits, the guidance and every soft bias, so nothing can undo it:
 
 * tempo: only Tempo tokens inside ``TEMPO_RANGE`` (50-190 BPM), and one tempo per piece: the
@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.model.sampling import NEG_INF
 
-from engine.model.controls import POSITION  # noqa: E402  (controls imports this module only inside build_masks)
+from engine.model.filters.state import POSITION
 
 TEMPO_RANGE = (50.0, 190.0)
 MAX_SOUNDING = 8
@@ -49,7 +49,7 @@ def ramp_bpm(current: float, target: float, bars: float = 1.0, per_bar: float = 
 
 
 class SanityFilter:
-    """The rules of the module docstring, as a :class:`engine.model.controls.StateFilter`."""
+    """The rules of the module docstring, as a :class:`engine.model.filters.locks.StateFilter`."""
 
     def __init__(self, tokenizer, controls):
         g = tokenizer.groups

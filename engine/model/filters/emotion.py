@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from engine.music.metrics import KK_MAJOR, KK_MINOR
+from engine.music.theory import KK_MAJOR, KK_MINOR
 
 VELOCITY_SIGMA = 8.0  # one velocity bin
 VELOCITY_BOUND = 12.0
@@ -45,7 +45,7 @@ DENSITY_WINDOW = 8.0  # beats
 
 
 class EmotionBias:
-    """The biases of the module docstring, as a :class:`engine.model.controls.StateFilter`."""
+    """The biases of the module docstring, as a :class:`engine.model.filters.locks.StateFilter`."""
 
     @staticmethod
     def wanted(controls) -> bool:
@@ -63,7 +63,7 @@ class EmotionBias:
         self.pitches, self.target_register, self.k = pitches - 64.0, controls.target_register, k
         scale = controls.scale
         if controls.tonal_bias > 0 and scale is not None and scale.name != "chromatic":
-            from engine.model.controls import MINOR_SIGNATURE
+            from engine.music.theory import MINOR_SIGNATURE
 
             prof = KK_MINOR if scale.name in MINOR_SIGNATURE else KK_MAJOR
             rel = np.log(prof / prof.mean())
