@@ -13,6 +13,7 @@ import heapq
 import io
 import os
 import queue
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.takes.files import FileWriteError, write_atomic
@@ -26,185 +27,264 @@ class CaptureError(ValueError):
     """Nothing to capture yet, or the file cannot be written; one line for the user."""
 
 
+@dataclass
+class _Run:
+    """The playback thread's own state while it plays (no other thread reads it). ``out``,
+    ``follower`` and ``ts`` are the stream's, taken once as the thread starts."""
+
+    out: MidiOutput
+    follower: object  # a ClockFollower, or None on our own clock
+    ts: object  # the stream's time source: now / wait_until / idle / notify
+    clock_out: bool  # we send MIDI clock (only on our own clock)
+    heap: list = field(default_factory=list)  # (beat, kind order, seq, event; None = the end)
+    owner: dict = field(default_factory=dict)  # pitch -> onset beat of the note that holds it
+    playing: bool = False
+    offset: float = 0.0  # clock beat = music beat + offset (DAW song beats; 0 on our own clock)
+    resume_at: float = 0.0  # music beat playback (re)starts from
+    skip_before: float = 0.0  # note-ons before this beat are not played (after a restart)
+    generation: object = None  # the follower's generation playback last aligned to
+    next_tick: float | None = None  # music beat of the next MIDI clock we send (clock_out)
+    tick0: float = 0.0  # ... = tick0 + ticks / 24
+    ticks: int = 0
+    was_behind: bool = False  # the playhead was past the decoded music at the last look
+
+
 class Playback:
     """The playback thread of :class:`engine.live.decoder.LiveStream` (a base class: one job, one file)."""
 
     def _play_loop(self) -> None:
-        opt = self.options
-        out, q, heap = self.output, self._queue, []
-        ch = opt.channel
-        owner: dict[int, float] = {}  # pitch -> onset beat of the note that holds it
-        ts, stopping = self.time_source, self._stopping
-        now_of = ts.now
-
-        def sleep(seconds):  # nothing to do until another thread moves (or a moment passes)
-            ts.idle(seconds, stopping)
-
-        playing = False
-        offset = 0.0  # clock beat = music beat + offset (DAW song beats; 0 on our own clock)
-        resume_at = 0.0  # music beat playback (re)starts from
-        skip_before = 0.0  # note-ons before this beat are not played (after a restart)
-        generation = None
-        next_tick = None  # music beat of the next MIDI clock we send (clock_out)
-        tick0, ticks = 0.0, 0  # ... = tick0 + ticks / 24
-        was_behind = False
-        follower = self.follower
-        clock_out = opt.clock_out and follower is None
+        opt, follower = self.options, self.follower
+        run = _Run(self.output, follower, self.time_source, opt.clock_out and follower is None)
         if opt.realtime:
             try_realtime()
         try:
             while not self._stopping.is_set():
-                while True:  # take what the decoder has made
-                    try:
-                        heapq.heappush(heap, q.get_nowait())
-                    except queue.Empty:
-                        break
-                now = now_of()
-
-                # -- transport: start, pause, DAW start/stop ----------------------------------
-                if follower is not None and follower.generation != generation and playing:
-                    generation = follower.generation  # the DAW moved: stop here, realign below
-                    playing = False
-                    out.all_notes_off(), owner.clear()
-                    resume_at = self._next_bar_after(self.playhead)
-                if self._paused and playing:
-                    if follower is None:  # hold the beat sounding now (playhead was set at the last event)
-                        self.playhead = max(self.playhead, self.clock.beat_at(now))
-                    playing = False
-                    out.all_notes_off(), owner.clear()
-                    if clock_out:
-                        out.send((STOP,))
-                    resume_at = self._next_bar_after(self.playhead) if follower else self.playhead
-                    self._set_status("paused")
-                if not playing:
-                    if self._paused or not self._ready_from(resume_at, heap):
-                        sleep(0.002)
-                        continue
-                    if follower is None:
-                        if self.follow_model_tempo:  # bar 1 at the model's tempo, not default_bpm
-                            self._tempo_from(heap, resume_at)
-                        self.clock.start(now + opt.preroll_s, resume_at)
-                        offset = 0.0
-                        if clock_out:
-                            tick0, ticks = self._start_clock_out(out, resume_at), 0
-                            next_tick = tick0
-                    else:
-                        generation = follower.generation
-                        # The DAW's clock has already been running: no preroll needed beyond
-                        # our own reaction time, so pressing play at a bar line starts there.
-                        bar = follower.next_bar(now + 0.003)
-                        if bar is None:
-                            self._set_status(follower.status if not follower.running
-                                             else "waiting for the DAW's tempo")
-                            sleep(0.002)
-                            continue
-                        offset = bar - resume_at
-                    skip_before = resume_at
-                    playing = True
-                    self._set_status(self._playing_status())
-                due_of = self.clock.time_of if follower is None else follower.time_of
-                beat_now = self.clock.beat_at(now) if follower is None else follower.beat_at(now)
-                if beat_now is None:  # the DAW stopped between our checks
-                    sleep(0.001)
+                self._take_decoded(run.heap)
+                now = run.ts.now()
+                self._follow_transport(run, now)
+                if not run.playing and not self._start_playing(run, now):
+                    self._idle(run, 0.002)  # paused, or waiting for decoded music or the DAW
                     continue
-                playhead = max(resume_at, beat_now - offset)
-                if playhead != self.playhead:
-                    self.playhead = playhead
-                    ts.notify()  # the decoder may go on
-                behind = self.playhead > self.horizon and not self._decoder_done
-                if behind and not was_behind:
-                    self._underrun()
-                was_behind = behind
-
-                # -- the next event (or clock tick) and when it is due -------------------------
-                if not heap and next_tick is None:
-                    sleep(0.001)
+                if not self._move_playhead(run, now):
+                    self._idle(run, 0.001)  # the DAW stopped between our checks
                     continue
-                beat = heap[0][0] if heap else float("inf")
-                # A clock goes before an event at the same beat, except the end (no clock there).
-                is_tick = next_tick is not None and (next_tick < beat or (next_tick == beat and heap[0][3] is not None))
+                nxt = self._next_due(run)
+                if nxt is None:  # nothing to send, or its time not known yet
+                    self._idle(run, 0.001)
+                    continue
+                beat, due, is_tick = nxt
+                sent_at = self._wait_until_due(run, beat, due)
+                if sent_at is None:  # woken early: look at the queue and transport again
+                    continue
                 if is_tick:
-                    beat = next_tick
-                due = due_of(beat + offset)
-                if due is None:
-                    sleep(0.001)
+                    self._send_tick(run)
                     continue
-                if not ts.wait_until(due, stopping):  # woken early: look at the queue and transport again
-                    continue
-                sent_at = now_of()
-                late = sent_at - due
-                if follower is None and late > opt.late_s and beat >= skip_before:
-                    # the decoder fell behind: slip our own clock so this event sounds now and
-                    # the music after it keeps its rhythm (late, never dropped)
-                    self.clock.start(sent_at, beat)
-                    self.slips += 1
-
-                if is_tick:
-                    out.send((CLOCK,))
-                    ticks += 1
-                    next_tick = tick0 + ticks / TICKS_PER_BEAT
-                    continue
-                _, _, _, ev = heapq.heappop(heap)
-                if ev is None:  # END: the bars asked for are played; their last bar is complete
-                    bar_no = self.played_bars[-1][0] + 1 if self.played_bars else 0
-                    self.played_bars.append((bar_no, beat))
-                    self.bar_lines_played += 1
-                    self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
+                ev = heapq.heappop(run.heap)[3]
+                if ev is None:
+                    self._end_of_stream(beat)
                     break
-                kind = ev.kind
-                if kind == NOTE_ON:
-                    if beat < skip_before:
-                        continue  # before a restart's beat: not part of the music asked for
-                    self.notes_planned += 1
-                    if late > opt.warn_late_s:
-                        self._late_note(late)
-                    if late > opt.late_s and follower is not None:
-                        self.notes_skipped += 1
-                        continue
-                    pitch = ev.pitch
-                    if pitch in owner:  # the same key again while sounding: release it first
-                        out.note_off(pitch, ch)
-                    owner[pitch] = beat
-                    self.notes_sent += 1
-                    if late * 1000.0 > self.max_late_ms:
-                        self.max_late_ms = late * 1000.0
-                    if out.note_on(pitch, ev.velocity, ch):
-                        self.timeline.append((beat, due, sent_at, pitch))  # handed to the port
-                    else:  # the port is gone or reconnecting
-                        self.notes_failed += 1
-                        if self.notes_failed == 1 or self.notes_failed % 100 == 0:
-                            self._set_status(self._playing_status())
-                    self.played_notes.append((beat, pitch, ev.velocity, ev.value))
-                elif kind == NOTE_OFF:
-                    if owner.get(ev.pitch) == ev.value:  # only the note that still holds the key
-                        del owner[ev.pitch]
-                        out.note_off(ev.pitch, ch)
-                elif kind == TEMPO:
-                    if self.follow_model_tempo:
-                        try:
-                            self.clock.set_tempo(ev.value, beat)
-                        except ValueError:
-                            pass
-                elif kind == TIME_SIGNATURE:
-                    self.time_signature = tuple(ev.value)
-                    self.played_metres.append((beat, self.time_signature))
-                elif kind == BAR:
-                    self.played_bars.append((ev.value, beat))
-                    self.bar_lines_played += 1
-                    self._set_status(self._playing_status())
+                self._send_event(run, ev, beat, due, sent_at)
         except BaseException as e:  # noqa: BLE001
             self._fail(e, "playback")
         finally:
+            self._finish(run)
+
+    def _idle(self, run: _Run, seconds: float) -> None:
+        """Nothing to do until another thread moves (or ``seconds`` pass)."""
+        run.ts.idle(seconds, self._stopping)
+
+    def _take_decoded(self, heap: list) -> None:
+        """Move what the decoder has made from its queue onto the heap."""
+        q = self._queue
+        while True:
             try:
-                out.all_notes_off()
-                if clock_out and next_tick is not None:
-                    out.send((STOP,))
-            finally:
-                self._stopping.set()
-                ts.notify()
-                if self.error is None:
-                    self._set_status("stopped" if not self.status.startswith("played") else self.status)
-                self._done.set()
+                heapq.heappush(heap, q.get_nowait())
+            except queue.Empty:
+                break
+
+    # -- transport: start, pause, DAW start/stop -------------------------------------------------
+    def _silence(self, run: _Run) -> None:
+        run.playing = False
+        run.out.all_notes_off()
+        run.owner.clear()
+
+    def _follow_transport(self, run: _Run, now: float) -> None:
+        """Stop playing where the DAW moved (start, stop, locate) or the stream is paused."""
+        follower = run.follower
+        if follower is not None and follower.generation != run.generation and run.playing:
+            run.generation = follower.generation  # the DAW moved: stop here, realign in _start_playing
+            self._silence(run)
+            run.resume_at = self._next_bar_after(self.playhead)
+        if self._paused and run.playing:
+            if follower is None:  # hold the beat sounding now (playhead was set at the last event)
+                self.playhead = max(self.playhead, self.clock.beat_at(now))
+            self._silence(run)
+            if run.clock_out:
+                run.out.send((STOP,))
+            run.resume_at = self._next_bar_after(self.playhead) if follower else self.playhead
+            self._set_status("paused")
+
+    def _start_playing(self, run: _Run, now: float) -> bool:
+        """(Re)start at ``run.resume_at`` once enough is decoded: on our own clock after the
+        preroll, following a DAW on its next bar line. False: not yet (paused, or waiting)."""
+        opt, follower = self.options, run.follower
+        if self._paused or not self._ready_from(run.resume_at, run.heap):
+            return False
+        if follower is None:
+            if self.follow_model_tempo:  # bar 1 at the model's tempo, not default_bpm
+                self._tempo_from(run.heap, run.resume_at)
+            self.clock.start(now + opt.preroll_s, run.resume_at)
+            run.offset = 0.0
+            if run.clock_out:
+                run.tick0, run.ticks = self._start_clock_out(run.out, run.resume_at), 0
+                run.next_tick = run.tick0
+        else:
+            run.generation = follower.generation
+            # The DAW's clock has already been running: no preroll needed beyond
+            # our own reaction time, so pressing play at a bar line starts there.
+            bar = follower.next_bar(now + 0.003)
+            if bar is None:
+                self._set_status(follower.status if not follower.running
+                                 else "waiting for the DAW's tempo")
+                return False
+            run.offset = bar - run.resume_at
+        run.skip_before = run.resume_at
+        run.playing = True
+        self._set_status(self._playing_status())
+        return True
+
+    def _move_playhead(self, run: _Run, now: float) -> bool:
+        """Set the playhead to the beat sounding ``now`` (the decoder may go on) and count an
+        underrun when it passes the decoded music. False: the DAW has stopped."""
+        follower = run.follower
+        beat_now = self.clock.beat_at(now) if follower is None else follower.beat_at(now)
+        if beat_now is None:
+            return False
+        playhead = max(run.resume_at, beat_now - run.offset)
+        if playhead != self.playhead:
+            self.playhead = playhead
+            run.ts.notify()  # the decoder may go on
+        behind = self.playhead > self.horizon and not self._decoder_done
+        if behind and not run.was_behind:
+            self._underrun()
+        run.was_behind = behind
+        return True
+
+    # -- the next event (or clock tick) and when it is due -------------------------------------
+    def _next_due(self, run: _Run) -> tuple[float, float, bool] | None:
+        """The next event or MIDI clock: (its music beat, the time it is due, whether it is a
+        clock tick); None when there is nothing to send or its time is not known yet."""
+        heap, next_tick = run.heap, run.next_tick
+        if not heap and next_tick is None:
+            return None
+        beat = heap[0][0] if heap else float("inf")
+        # A clock goes before an event at the same beat, except the end (no clock there).
+        is_tick = next_tick is not None and (next_tick < beat or (next_tick == beat and heap[0][3] is not None))
+        if is_tick:
+            beat = next_tick
+        due_of = self.clock.time_of if run.follower is None else run.follower.time_of
+        due = due_of(beat + run.offset)
+        if due is None:
+            return None
+        return beat, due, is_tick
+
+    def _wait_until_due(self, run: _Run, beat: float, due: float) -> float | None:
+        """Wait until ``due``; the time it is then, or None when woken early. On our own clock an
+        event more than ``late_s`` late (the decoder fell behind) slips the clock so that it
+        sounds now and the music after it keeps its rhythm (late, never dropped)."""
+        if not run.ts.wait_until(due, self._stopping):
+            return None
+        sent_at = run.ts.now()
+        late = sent_at - due
+        if run.follower is None and late > self.options.late_s and beat >= run.skip_before:
+            self.clock.start(sent_at, beat)
+            self.slips += 1
+        return sent_at
+
+    # -- sending ---------------------------------------------------------------------------------
+    def _send_tick(self, run: _Run) -> None:
+        run.out.send((CLOCK,))
+        run.ticks += 1
+        run.next_tick = run.tick0 + run.ticks / TICKS_PER_BEAT
+
+    def _send_event(self, run: _Run, ev, beat: float, due: float, sent_at: float) -> None:
+        """Play one decoded event at its beat (due at ``due``, sent at ``sent_at``)."""
+        kind = ev.kind
+        if kind == NOTE_ON:
+            self._send_note_on(run, ev, beat, due, sent_at)
+        elif kind == NOTE_OFF:
+            if run.owner.get(ev.pitch) == ev.value:  # only the note that still holds the key
+                del run.owner[ev.pitch]
+                run.out.note_off(ev.pitch, self.options.channel)
+        elif kind == TEMPO:
+            if self.follow_model_tempo:
+                try:
+                    self.clock.set_tempo(ev.value, beat)
+                except ValueError:
+                    pass
+        elif kind == TIME_SIGNATURE:
+            self.time_signature = tuple(ev.value)
+            self.played_metres.append((beat, self.time_signature))
+        elif kind == BAR:
+            self.played_bars.append((ev.value, beat))
+            self.bar_lines_played += 1
+            self._set_status(self._playing_status())
+
+    def _send_note_on(self, run: _Run, ev, beat: float, due: float, sent_at: float) -> None:
+        """Send a note-on, unless it is before a restart's beat (not part of the music asked
+        for) or, following a DAW, too late to play in time; counted either way."""
+        if beat < run.skip_before:
+            return
+        opt = self.options
+        late = sent_at - due
+        self.notes_planned += 1
+        if late > opt.warn_late_s:
+            self._late_note(late)
+        if late > opt.late_s and run.follower is not None:
+            self.notes_skipped += 1
+            return
+        pitch, ch = ev.pitch, opt.channel
+        if pitch in run.owner:  # the same key again while sounding: release it first
+            run.out.note_off(pitch, ch)
+        run.owner[pitch] = beat
+        self.notes_sent += 1
+        if late * 1000.0 > self.max_late_ms:
+            self.max_late_ms = late * 1000.0
+        if run.out.note_on(pitch, ev.velocity, ch):
+            self.timeline.append((beat, due, sent_at, pitch))  # handed to the port
+        else:
+            self._port_refused()
+        self.played_notes.append((beat, pitch, ev.velocity, ev.value))
+
+    def _port_refused(self) -> None:
+        """The port is gone or reconnecting: the note is counted as failed, and the status
+        line says so at the first and every 100th."""
+        self.notes_failed += 1
+        if self.notes_failed == 1 or self.notes_failed % 100 == 0:
+            self._set_status(self._playing_status())
+
+    # -- the end -----------------------------------------------------------------------------------
+    def _end_of_stream(self, beat: float) -> None:
+        """END: the bars asked for are played; their last bar is complete."""
+        bar_no = self.played_bars[-1][0] + 1 if self.played_bars else 0
+        self.played_bars.append((bar_no, beat))
+        self.bar_lines_played += 1
+        opt = self.options
+        self._set_status(f"played {opt.bars} bars" if opt.bars else "the source ended")
+
+    def _finish(self, run: _Run) -> None:
+        """However playback ends: every note off (and MIDI Stop if we sent clock), then the
+        stream is marked stopping and done."""
+        try:
+            run.out.all_notes_off()
+            if run.clock_out and run.next_tick is not None:
+                run.out.send((STOP,))
+        finally:
+            self._stopping.set()
+            run.ts.notify()
+            if self.error is None:
+                self._set_status("stopped" if not self.status.startswith("played") else self.status)
+            self._done.set()
 
     def _start_clock_out(self, out: MidiOutput, beat: float) -> float:
         if beat <= 0:
