@@ -26,7 +26,7 @@ from desktop.emotion_plane import EmotionPlane
 from desktop.piano_roll import PianoRoll
 from desktop.session import Session
 from desktop.source_view import SourceView
-from desktop.transport import Transport
+from desktop.transport_bar import TransportBar
 from desktop.variations_bar import VariationsBar
 
 APP_NAME = "Moodroll"
@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
 
     # -- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.transport = Transport()
+        self.transport = TransportBar()
         self.source = SourceView()
         self.pad = EmotionPlane()
         self.roll = PianoRoll()

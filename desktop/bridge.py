@@ -15,7 +15,7 @@ The engine is Qt-free (Frescobaldi/friture style); this is its thin adapter. It 
   the real-time playback thread never sees Qt at all (it talks to a :class:`FanOut`).
 
 The UI reads live state (playhead, played notes, look-ahead, clock, port) with timers. The
-MIDI side (ports, preview sink, DAW clock) is :class:`desktop.ports.PortsMixin`.
+MIDI side (ports, preview sink, DAW clock) is :class:`desktop.bridge_midi.BridgeMidiMixin`.
 """
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from desktop.ports import PortsMixin, first_line, midi_hint
+from desktop.bridge_midi import BridgeMidiMixin, first_line, midi_hint
 from desktop.taps import LookaheadTee
 from engine.live.sinks import FanOut
 
 NEUTRAL_VA = (5.0, 5.0)
 
 
-class EngineBridge(PortsMixin, QObject):
+class EngineBridge(BridgeMidiMixin, QObject):
     loadProgress = pyqtSignal(int, str)  # percent, what is happening
     modelReady = pyqtSignal(str)  # bundle name
     modelFailed = pyqtSignal(str)  # one line

@@ -21,7 +21,7 @@ def midi_hint() -> str:
     return "load the ALSA sequencer (sudo modprobe snd-seq) or start a JACK server (e.g. QjackCtl)"
 
 
-class PortsMixin:
+class BridgeMidiMixin:
     # -- MIDI ports -----------------------------------------------------------------------------
     def list_ports(self) -> None:
         def probe():

@@ -10,7 +10,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBo
 VIRTUAL = "Moodroll (virtual port)"
 
 
-class Transport(QWidget):
+class TransportBar(QWidget):
     playClicked = pyqtSignal()
     stopClicked = pyqtSignal()
     syncToggled = pyqtSignal(bool)
