@@ -5,7 +5,7 @@ are the reactions — play, stop, capture, steer, sync, ports — and the two ti
 :meth:`tick` (30 Hz: piano roll, webcam frame, once per played bar the heard VA and the
 phrase autosave) and :meth:`slow_tick` (4 Hz: clock lock, port state, stream errors).
 Autosave: every ``PHRASE_BARS`` played bars, at Stop and when the port vanishes, the phrase
-is written as a take by DESK-B's :class:`engine.takes.store.PhraseAutosave` on the engine worker.
+is written as a take by :class:`engine.takes.store.PhraseAutosave` on the engine worker.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The "Generate N variations" row above the takes list: count, Generate, progress, Cancel.
 
-Drives DESK-B's :class:`desktop.variations.VariationsWorker` (its own QThread, sharing the
+Drives :class:`desktop.variations.VariationsWorker` (its own QThread, sharing the
 bridge's ONNX sessions) with the current picture, target emotion and controls; each finished
 variation lands in the takes list. Works without a MIDI system (nothing is played).
 """

@@ -51,7 +51,7 @@ def test_pretrain_resume_and_finetune(data_dir, tmp_path):
 
 
 def test_stop_at_publish_and_resume_in_a_fresh_checkout(data_dir, tmp_path):
-    """A long schedule runs session by session: stop_at ends an invocation early, the published
+    """A long schedule runs in several resumed invocations: stop_at ends an invocation early, the published
     half-precision file carries step and history, and --resume continues from it with no runs/."""
     from safetensors.torch import load_file
 

@@ -17,7 +17,7 @@ reference values are ``dataset_eval`` in that ``Music_Quality.py`` (``REFERENCE_
 ``PAPER_ROWS``: rows of the paper's Tables 1-2 (4 decimals) that we could verify. The text
 of the tables was not reachable with this project's search tools (arXiv abstract/HTML,
 Moonlight, emergentmind, aitopics, deeppaper pages gave abstracts and summaries only); the
-one row below was quoted in the Moodroll issue and equals the log's ``LSTM_enc2`` row
+one row below is a second-hand quotation of the paper and equals the log's ``LSTM_enc2`` row
 rounded to 4 decimals. Add rows here only from the paper itself.
 
 Note: LSTM_enc2's printed loss (1.915670) is 9.2e-6 below the sum computed from its printed
@@ -71,5 +71,5 @@ AUTHOR_RESULTS: tuple[QualityRow, ...] = (
 
 PAPER_ROWS: tuple[QualityRow, ...] = (
     QualityRow("LSTM_enc2", 0.0317, 0.1204, 0.9978, 1.9157,
-               "quoted in the Moodroll issue; = AUTHOR_RESULTS LSTM_enc2 rounded"),
+               "quoted second-hand; = AUTHOR_RESULTS LSTM_enc2 rounded"),
 )

@@ -2,8 +2,8 @@
 ``python -m training.publish runs/large_pretrain --out assets/models/checkpoints/large_pretrain.safetensors``.
 
 The file is replaced each time (one file per run, so the repository stays small) and carries the
-run's train and model configs, its step and its loss history as metadata. A later session, whose
-checkout has no ``runs/``, continues the run from it:
+run's train and model configs, its step and its loss history as metadata. A later run, in a
+checkout that has no ``runs/``, continues from it:
 ``python -m training.train --config training/configs/large_pretrain.json --resume FILE``.
 Optimizer moments are not kept (they would triple the size): the resumed run re-warms its learning rate.
 """

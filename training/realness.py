@@ -1083,7 +1083,7 @@ def r_clips(res: dict) -> int:
 
 
 def _aims(res: dict, before: dict | None) -> list[str]:
-    """The issue's aims, checked on this run (and the saved *before* run)."""
+    """The aims, checked on this run (and the saved *before* run)."""
     def row(r):
         T, ex = r["tests"], r["expression"]
         strongest = max((_strongest(v)["auc"], k) for k, v in T.items() if k.split("|")[0] in SETTINGS)

@@ -73,7 +73,7 @@ class TrainConfig:
     min_lr: float = 6e-5
     warmup: int = 100
     max_steps: int = 2000  # the length of the lr schedule
-    stop_at: int = 0  # stop this invocation at this step (0 = max_steps): a long schedule run session by session
+    stop_at: int = 0  # stop this invocation at this step (0 = max_steps): a long schedule run in several resumed invocations
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     p_drop_va: float = 0.3

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-MIN_ROUNDS = 5  # rounds of each path in a comparison (the floor; fewer gives no spread worth reading)
+MIN_ROUNDS = 5  # rounds of each path in a comparison (the floor; fewer gives no spread worth reading)
 NOISY_SPREAD = 0.20  # (max - min) / median of the per-round ratios above which a ratio is "noisy"
 
 
