@@ -140,7 +140,7 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
             if v is None:
                 v, a = float(np.clip(ev, 1, 9)), float(np.clip(ea, 1, 9))
         gen.set_sampling(SamplingOptions(temperature=temperature, top_p=top_p, seed=seed + i, guidance=guidance))
-        planner = EmotionPlanner(controls, enabled=attributes)
+        planner = EmotionPlanner(controls, enabled=attributes, seed=seed + i)
         piece_controls = planner.retarget(v, a)
         gen.set_controls(piece_controls)
         gen.reset()

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from engine.model.controls import MusicalControls
-from engine.emotion.attributes import ATTRIBUTE_FILE, apply_attributes, attributes_for, describe
+from engine.emotion.attributes import ATTRIBUTE_FILE, apply_attributes, attributes_for, describe, tonic_for, NAMES
 from engine.emotion.planner import EmotionPlanner
+from engine.model.filters import allowed_pitches
+
 
 GRID = np.linspace(1, 9, 9)
 
@@ -71,3 +73,27 @@ def test_planner_keeps_one_tempo_and_ramps_slowly():
     assert locked.retarget(9, 9).bpm == 90 and locked.on_bar() is None
     off = EmotionPlanner(MusicalControls(key="C minor"), enabled=False)
     assert off.retarget(9, 9) == MusicalControls(key="C minor") and off.describe() == "automatic attributes off"
+
+
+def test_the_emotion_picks_the_mode_and_the_take_any_of_12_tonics():
+    keys = {EmotionPlanner(MusicalControls(), seed=s).retarget(v, 5.0).key for s in range(200) for v in (1.5, 8.5)}
+    assert {k.split()[0] for k in keys if k.endswith("major")} == set(NAMES)
+    assert {k.split()[0] for k in keys if k.endswith("minor")} == set(NAMES)
+    a, b = EmotionPlanner(seed=7), EmotionPlanner(seed=7)
+    assert a.signature == b.signature and a.retarget(2, 5).key == b.retarget(2, 5).key  # seeded: reproducible
+
+
+def test_a_change_of_mode_inside_a_take_keeps_its_signature():
+    p = EmotionPlanner(signature=2)  # D major's accidentals
+    assert p.retarget(8.5, 5.0).key == "D major" and p.retarget(1.5, 5.0).key == "B minor"
+    assert tonic_for("minor", 0) == 9 and attributes_for(1.5, 5.0, signature=0).key == "A minor"
+
+
+def test_the_planned_key_leans_the_pitches_and_a_key_the_user_sets_locks_them():
+    plan = attributes_for(8.5, 5.0, signature=0)
+    free = apply_attributes(plan, MusicalControls())
+    assert free.key == "C major" and not free.key_lock and free.locked_scale is None and free.tonal_bias > 0
+    assert len(allowed_pitches(free)) == 88  # chromatic notes may appear: the tonal bias leans, it does not mask
+    locked = apply_attributes(plan, MusicalControls(key="E minor"))
+    assert locked.key_lock and locked.locked_scale.name == "minor"
+    assert len(allowed_pitches(locked)) < 60 and all(p % 12 in (4, 6, 7, 9, 11, 0, 2) for p in allowed_pitches(locked))

@@ -80,7 +80,7 @@ def make_clip(gen, planner_on: bool, v: float, a: float, seed: int, seconds: flo
     from engine.model.sampling import SamplingOptions
 
     user = MusicalControls(time_signature=(4, 4))  # what generate/live use by default
-    gen.set_controls(EmotionPlanner(user, enabled=planner_on).retarget(v, a))
+    gen.set_controls(EmotionPlanner(user, enabled=planner_on, seed=seed).retarget(v, a))
     gen.set_sampling(SamplingOptions(seed=seed, guidance=guidance))
     gen.reset()
     gen.set_condition(Condition(v, a, image_tokens))

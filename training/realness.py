@@ -307,7 +307,7 @@ def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[d
 
         for i in sorted({i - i % 4 for i in items}):
             v, a = points[i]
-            controls = EmotionPlanner(user).retarget(v, a)
+            controls = EmotionPlanner(user, seed=base + i).retarget(v, a)
             bars = math.ceil(cfg.seconds * (controls.bpm or 110.0) / 240.0) + 1
             seqs = generate_variations(gen.runtime, Condition(v, a), controls, _sampling(cfg, base + i),
                                        n=min(4, cfg.clips - i), bars=bars)
@@ -322,7 +322,7 @@ def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[d
         meta: dict = {"index": i, "group": f"{setting}:{i}"}
         if setting == "live":
             target = points[(i + 11) % len(points)]
-            score, key = _live_clip(gen, cfg, EmotionPlanner(user), (v, a), target, seed)
+            score, key = _live_clip(gen, cfg, EmotionPlanner(user, seed=seed), (v, a), target, seed)
             meta.update(va=(v, a), target=target, key=key)
         else:
             tokens = None
@@ -333,7 +333,7 @@ def generate_part(cfg: RealnessConfig, setting: str, items: list[int]) -> list[d
                 tokens, (v, a) = gen.analyze_image(load_image(rec.path))
                 v, a = float(np.clip(v, 1, 9)), float(np.clip(a, 1, 9))
                 meta.update(rated=rec.va, picture=rec.id, group=f"pictures:{rec.id}")
-            controls = EmotionPlanner(user, enabled=setting != "no_attributes").retarget(v, a)
+            controls = EmotionPlanner(user, enabled=setting != "no_attributes", seed=seed).retarget(v, a)
             score = _offline_clip(gen, cfg, Condition(v, a, tokens), controls, seed)
             meta.update(va=(v, a), key=controls.key)
         meta["score"] = score.dumps_midi()

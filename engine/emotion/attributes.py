@@ -29,7 +29,7 @@ from engine.model.controls import MusicalControls
 from engine.model.filters.sanity import clamp_bpm
 
 ATTRIBUTE_FILE = Path(__file__).with_name("attributes.json")
-TONAL_BIAS = 2.0  # weight of the key profile on the pitches (engine.model.filters.emotion)
+TONAL_BIAS = 3.0  # weight of the key profile on the pitches (engine.model.filters.emotion); 3 keeps 26 of 30 takes in their key (see docs/emotion.md)
 # The planned note length is EIMG's fitted (geometric-mean) length times LEGATO. The model
 # lands on the planned geometric mean (0.95x) but spreads its lengths far less than EIMG's
 # performances do (within-clip std of log length 0.20 vs 0.60), so at 1x its notes overlap
@@ -83,7 +83,7 @@ class AttributePlan:
     arousal: float
     p_major: float  # fitted probability of a major key
     mode: str  # "major" or "minor"
-    tonic: int  # pitch class of the key chosen (EIMG's most common tonic for the mode)
+    tonic: int  # pitch class of the key's tonic (from the take's signature, see attributes_for)
     bpm: float  # tempo, inside TEMPO_RANGE
     notes_per_second: float  # planned onset rate
     velocity: float  # planned mean velocity
@@ -114,9 +114,19 @@ def _linear(entry: dict, v: float, a: float) -> float:
     return b0 + bv * (v - 5.0) + ba * (a - 5.0)
 
 
-def attributes_for(valence: float, arousal: float, table: dict | None = None) -> AttributePlan:
+def tonic_for(mode: str, signature: int) -> int:
+    """The tonic of ``mode`` on a key signature given as its major key's pitch class: the
+    relative minor shares it (signature 0: C major / A minor), so a change of mode in a take
+    keeps its accidentals."""
+    return int(signature) % 12 if mode == "major" else (int(signature) + 9) % 12
+
+
+def attributes_for(valence: float, arousal: float, table: dict | None = None,
+                   signature: int | None = None) -> AttributePlan:
     """The attribute plan of a VA point (1-9): each attribute at its fitted value, inside the
-    bounds the table and the sanity rules allow."""
+    bounds the table and the sanity rules allow. The emotion picks the mode; ``signature`` (a
+    major key's pitch class, drawn once per take by :class:`EmotionPlanner`) picks the tonic;
+    None: EIMG's most common tonic for the mode."""
     from engine.emotion.va import check_va
 
     v, a = check_va(valence, arousal)
@@ -125,7 +135,7 @@ def attributes_for(valence: float, arousal: float, table: dict | None = None) ->
     w = at["major"]["logistic"]
     p_major = 1.0 / (1.0 + math.exp(-(w[0] + w[1] * (v - 5.0) + w[2] * (a - 5.0))))
     mode = "major" if p_major >= t.get("major_threshold", 0.5) else "minor"
-    tonic = int(np.argmax(t["keys"][mode]))
+    tonic = int(np.argmax(t["keys"][mode])) if signature is None else tonic_for(mode, signature)
     bpm = clamp_bpm(round(_linear(at["bpm"], v, a)))
     lo, hi = at["notes_per_second"]["p10"], at["notes_per_second"]["p90"]
     nps = float(np.clip(math.exp(_linear(at["log_notes_per_second"], v, a)), 0.75 * lo, hi))
@@ -140,13 +150,15 @@ def attributes_for(valence: float, arousal: float, table: dict | None = None) ->
 
 def apply_attributes(plan: AttributePlan, user: MusicalControls = MusicalControls()) -> MusicalControls:
     """Controls that realise ``plan``; every lock the user set (key, bpm, density, polyphony,
-    pitch range, soft targets) overrides the plan's."""
+    pitch range, soft targets) overrides the plan's. The plan's own key only leans the pitches
+    (``key_lock=False``: tonal bias, chromatic notes allowed); a key the user set stays locked."""
     default = MusicalControls()
     bpm = user.bpm if user.bpm is not None else plan.bpm
     spb = 60.0 / bpm
     return replace(
         user,
         key=user.key if user.key is not None else plan.key,
+        key_lock=user.key_lock if user.key is not None else False,
         bpm=bpm,
         density=user.density if user.density is not None else round(max(0.25, 2.0 * plan.notes_per_second * spb), 3),
         max_polyphony=user.max_polyphony if user.max_polyphony is not None else plan.max_polyphony,

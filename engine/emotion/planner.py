@@ -10,9 +10,14 @@ The tempo is one per piece: a new VA whose planned tempo lies within 15 % of the
 keeps the tempo; further away the tempo ramps there by at most 4 % per bar
 (:func:`engine.model.filters.sanity.ramp_bpm`). A user (``--bpm``) or DAW tempo is never changed.
 ``enabled=False`` (``--no-attributes``) leaves the user's controls as they are.
+
+The key's tonic is one per take too: ``signature`` (a major key's pitch class, 0-11) is drawn
+once, from ``seed`` when given, and the emotion's mode sits on it (major: the signature's
+tonic; minor: its relative minor), so a take may be in any of the 12 keys of either mode.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 from engine.model.controls import MusicalControls
@@ -21,9 +26,13 @@ from engine.model.filters.sanity import ramp_bpm
 
 
 class EmotionPlanner:
-    def __init__(self, user: MusicalControls = MusicalControls(), enabled: bool = True, fixed_tempo: bool = False):
-        """``fixed_tempo``: keep the first planned tempo for the whole piece (a video's grid)."""
+    def __init__(self, user: MusicalControls = MusicalControls(), enabled: bool = True, fixed_tempo: bool = False,
+                 *, seed: int | None = None, signature: int | None = None):
+        """``fixed_tempo``: keep the first planned tempo for the whole piece (a video's grid).
+        ``signature``: the take's key signature (see the module docstring); None draws one,
+        from ``seed`` (None: the system's randomness)."""
         self.user, self.enabled, self.fixed_tempo = user, enabled, fixed_tempo
+        self.signature = draw_signature(seed) if signature is None else int(signature) % 12
         self.plan: AttributePlan | None = None
         self.bpm: float | None = user.bpm  # the tempo in force
         self.controls = user
@@ -32,7 +41,7 @@ class EmotionPlanner:
         """Controls for a new VA point (the tempo stays, or starts a ramp)."""
         if not self.enabled:
             return self.user
-        self.plan = attributes_for(valence, arousal)
+        self.plan = attributes_for(valence, arousal, signature=self.signature)
         if self.bpm is None:
             self.bpm = self.plan.bpm
         elif self.user.bpm is None and not self.fixed_tempo:
@@ -62,4 +71,10 @@ class EmotionPlanner:
         return f"{key} · {self.bpm:.0f} BPM · {self.plan.density_word}"
 
 
-__all__ = ["EmotionPlanner", "describe"]
+def draw_signature(seed: int | None = None) -> int:
+    """A key signature (a major key's pitch class), uniform over the 12; seeded when ``seed`` is given."""
+    rng = random.SystemRandom() if seed is None else random.Random(int(seed))
+    return rng.randrange(12)
+
+
+__all__ = ["EmotionPlanner", "describe", "draw_signature"]

@@ -143,7 +143,7 @@ def score_segments(gen, segments: list[Segment], total_s: float, out, *, user: M
     bar_s = BEATS_PER_BAR * 60.0 / bpm
     total_bars = max(1, int(round(total_s / bar_s)))
     change_bar = [min(int(round(s.start_s / bar_s)), total_bars - 1) for s in segments]
-    planner = EmotionPlanner(replace(user, bpm=float(bpm)), enabled=True, fixed_tempo=True)
+    planner = EmotionPlanner(replace(user, bpm=float(bpm)), enabled=True, fixed_tempo=True, seed=seed)
     gen.reset()
     markers, tokens, bar, nxt = [], [], 0, 0
     bar_id = gen.tokenizer.groups.bar

@@ -9,7 +9,9 @@ control (:class:`engine.daw.live_control.LiveControl`) and the desktop app
 * the controls are the user's locks with what they leave open filled by the emotion plan
   (:class:`engine.emotion.planner.EmotionPlanner`); a new mood takes effect at the next bar;
 * one tempo per piece: while playing, a new user lock or mood keeps the tempo in force or starts a
-  slow ramp, stepped at each bar line by :meth:`on_bar` (own clock only; a DAW's tempo is the DAW's).
+  slow ramp, stepped at each bar line by :meth:`on_bar` (own clock only; a DAW's tempo is the DAW's);
+* one key signature per take, drawn for the next take when one stops (the mood picks the mode
+  on it, and may change it while playing; a key the user locks wins).
 
 Thread-safe: steering comes from the UI or main thread, the webcam's and the OSC server's threads.
 Nothing here blocks on the stream; :class:`engine.live.decoder.LiveStream` queues every change
@@ -20,7 +22,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from engine.emotion.planner import EmotionPlanner
+from engine.emotion.planner import EmotionPlanner, draw_signature
 from engine.model.controls import MusicalControls
 from engine.model.generator import Condition
 
@@ -37,7 +39,9 @@ class Performance:
         self.picture_tokens = None  # the picture's image tokens (None: VA only)
         self.target_va: tuple[float, float] | None = None  # the user's own mood (the pad, OSC)
         self.stream = None  # the LiveStream now playing, once started
-        self._planner = EmotionPlanner(user, enabled=attributes)
+        self._signature = self._draw_signature()  # the next take's key signature (see EmotionPlanner)
+        self._signature_played = False  # a take has started with it
+        self._planner = EmotionPlanner(user, enabled=attributes, signature=self._signature)
         self._bars_seen = 0
         self._lock = threading.RLock()
 
@@ -76,9 +80,9 @@ class Performance:
         """The planner for these locks. While a piece plays its tempo is one tempo (new locks keep
         it, or ramp from it); stopped, the next piece starts at its own planned tempo."""
         p = self._planner
-        if p.user != user:
+        if p.user != user or p.signature != self._signature:
             keep = p.bpm if self.playing() else None
-            p = self._planner = EmotionPlanner(user, enabled=self.attributes)
+            p = self._planner = EmotionPlanner(user, enabled=self.attributes, signature=self._signature)
             p.bpm = user.bpm if user.bpm is not None else keep
         elif not self.playing():
             p.bpm = user.bpm
@@ -159,6 +163,7 @@ class Performance:
 
         self.stop()
         controls, _, _ = self.effective()
+        self._signature_played = True
         gen = self.generator
         gen.reset()
         gen.set_controls(controls)
@@ -171,8 +176,15 @@ class Performance:
         return self.stream.start()
 
     def stop(self):
-        """Stop the stream (all notes off); returns it (or None)."""
+        """Stop the stream (all notes off); returns it (or None). The next take draws its own key
+        signature (the same one again when the sampling is seeded)."""
         s = self.stream
         if s is not None:
             s.stop()
+            with self._lock:
+                if self._signature_played:
+                    self._signature, self._signature_played = self._draw_signature(), False
         return s
+
+    def _draw_signature(self) -> int:
+        return draw_signature(getattr(self.sampling, "seed", None))

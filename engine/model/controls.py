@@ -1,6 +1,6 @@
 """MusicalControls: what the user (or the emotion plan) asks of the music, validated once.
 
-Hard locks (key/scale, pitch range, polyphony, density, tempo, metre) and soft targets
+Hard locks (key/scale unless ``key_lock`` is off, pitch range, polyphony, density, tempo, metre) and soft targets
 (density, velocity, register, note length, tonality) that :func:`engine.model.filters.build_masks`
 turns into logit filters. Frozen, so a stream can hold one safely while another is planned.
 """
@@ -13,7 +13,8 @@ from engine.music.theory import Scale, parse_key
 
 @dataclass(frozen=True)
 class MusicalControls:
-    key: str | None = None  # key/scale lock, e.g. "C minor"; None = every pitch
+    key: str | None = None  # the key, e.g. "C minor"; None = no key (every pitch, no tonal profile)
+    key_lock: bool = True  # True: only the key's pitches; False: the key only leans the pitches (tonal_bias)
     pitch_range: tuple[int, int] = (21, 108)  # lowest and highest MIDI pitch, inclusive
     max_polyphony: int | None = None  # most notes sounding at once
     density: float | None = None  # most note onsets per beat (quarter note)
@@ -60,3 +61,8 @@ class MusicalControls:
     @property
     def scale(self) -> Scale | None:
         return None if self.key is None else parse_key(self.key)
+
+    @property
+    def locked_scale(self) -> Scale | None:
+        """The scale the pitch mask keeps to: the key when it is locked, else None (every pitch)."""
+        return self.scale if self.key_lock else None

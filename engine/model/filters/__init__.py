@@ -18,7 +18,7 @@ from engine.music.tokenizer import Tokenizer
 
 def build_masks(tokenizer: Tokenizer, controls: MusicalControls) -> list[StateFilter]:
     """The grammar plus one filter per control that is switched on."""
-    masks: list[StateFilter] = [RemiGrammar(tokenizer), PitchMask(tokenizer, controls.scale, controls.pitch_range)]
+    masks: list[StateFilter] = [RemiGrammar(tokenizer), PitchMask(tokenizer, controls.locked_scale, controls.pitch_range)]
     if controls.max_polyphony is not None:
         masks.append(PolyphonyMask(tokenizer, controls.max_polyphony))
     if controls.density is not None:
@@ -36,5 +36,5 @@ def build_masks(tokenizer: Tokenizer, controls: MusicalControls) -> list[StateFi
 
 def allowed_pitches(controls: MusicalControls, pitches: Sequence[int] = range(21, 109)) -> list[int]:
     """The pitches the key lock and range let through (for user interfaces and tests)."""
-    scale, (lo, hi) = controls.scale, controls.pitch_range
+    scale, (lo, hi) = controls.locked_scale, controls.pitch_range
     return [p for p in pitches if lo <= p <= hi and (scale is None or scale.contains(p))]
