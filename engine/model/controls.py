@@ -27,6 +27,7 @@ class MusicalControls:
     target_note_beats: float | None = None  # typical note length in beats
     tonal_bias: float = 0.0  # weight of the key's Krumhansl-Kessler profile on the pitches (needs ``key``)
     bias_strength: float = 1.0  # scales every soft bias (0 = targets off)
+    expression: float = 1.0  # a pianist's velocities (engine.model.filters.expression), scaled; 0 = the model's own
     sanity: bool = True  # the sanity rules (SanityFilter): off only for tests of the bare model
 
     def __post_init__(self):
@@ -57,6 +58,8 @@ class MusicalControls:
                 raise ValueError(f"{name} must be a positive number, got {x!r}")
         if not (0 <= self.tonal_bias < math.inf) or not (0 <= self.bias_strength < math.inf):
             raise ValueError("tonal_bias and bias_strength must be numbers >= 0")
+        if not (0 <= self.expression <= 4):
+            raise ValueError(f"expression must be a number from 0 to 4, got {self.expression!r}")
 
     @property
     def scale(self) -> Scale | None:

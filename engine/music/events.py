@@ -186,6 +186,11 @@ class StreamingDecoder:
         return self.start_beat + tick / self.tpq
 
     @property
+    def pending_pitch(self) -> int | None:
+        """The pitch of the note being read (Pitch seen, Duration not yet), else None."""
+        return self._pitch
+
+    @property
     def current_bar(self) -> int:
         """Number of the bar being decoded (``start_bar - 1`` before the first bar)."""
         return self.start_bar + self._bar

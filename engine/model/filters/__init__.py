@@ -1,7 +1,8 @@
 """Every logit filter of a decoding step, wired in one place by :func:`build_masks`.
 
 In order: the emotion plan's soft biases (:mod:`.emotion`), the REMI grammar and the user's hard
-locks (:mod:`.locks`: key, range, polyphony, density, tempo, metre), then the sanity rules
+locks (:mod:`.locks`: key, range, polyphony, density, tempo, metre), a pianist's velocities
+(:mod:`.expression`, on the Velocity tokens the masks leave), then the sanity rules
 (:mod:`.sanity`) last, so nothing can undo them. Each reads the :class:`.state.MusicState`.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Sequence
 
 from engine.model.controls import MusicalControls
 from engine.model.filters.emotion import EmotionBias
+from engine.model.filters.expression import ExpressionFilter
 from engine.model.filters.locks import (DensityMask, PitchMask, PolyphonyMask, RemiGrammar, StateFilter, TempoLock,
                                         TimeSignatureLock)
 from engine.model.filters.sanity import SanityFilter
@@ -29,6 +31,8 @@ def build_masks(tokenizer: Tokenizer, controls: MusicalControls) -> list[StateFi
         masks.append(TimeSignatureLock(tokenizer, controls.time_signature))
     if EmotionBias.wanted(controls):
         masks.insert(1, EmotionBias(tokenizer, controls))  # biases first, then every hard mask
+    if ExpressionFilter.wanted(controls):
+        masks.append(ExpressionFilter(tokenizer, controls))
     if controls.sanity:
         masks.append(SanityFilter(tokenizer, controls))
     return masks

@@ -73,7 +73,7 @@ class EmotionBias:
             pitch_bias += -k * 0.5 * (beyond / REGISTER_FALLOFF) ** 2
         self.pitch_bias = pitch_bias if pitch_bias.any() else None
         self.velocity = self.velocity_bias = None
-        if controls.target_velocity is not None:
+        if controls.target_velocity is not None and controls.expression == 0:  # else the expression filter's
             self.velocity = np.asarray(sorted(g.velocity), np.int64)
             v = np.asarray([g.velocity[i] for i in self.velocity], np.float64)
             self.velocity_bias = -k * 0.5 * ((v - controls.target_velocity) / VELOCITY_SIGMA) ** 2

@@ -37,13 +37,15 @@ class MusicState:
         self.decoder.reset(time_signature=(4, 4))
         self.last = BOS
         self.position: int | None = None  # last Position in the current bar, None right after Bar
-        self.sounding: list[tuple[float, float]] = []  # (onset, offset) beats of notes not yet over
+        self.sounding: list[tuple[float, float, int]] = []  # (onset, offset, pitch) of notes not yet over
         self.onsets: list[float] = []  # onset beats, newest last (pruned to the density window)
         self.recent: deque = deque(maxlen=256)  # onset beats, newest last (never pruned by a mask)
         self.recent_pitches: deque = deque(maxlen=64)  # their pitches
         self.chord_beat: float | None = None  # onset beat of the notes in ``chord``
         self.chord: set[int] = set()  # pitches already started at ``chord_beat``
         self.notes = 0  # notes completed since reset
+        self.last_velocity = 0  # of the last note completed
+        self.memory: dict = {}  # filters' running state that outlives a change of controls (cleared here)
 
     @property
     def now(self) -> float:
@@ -57,8 +59,18 @@ class MusicState:
 
     def active_notes(self) -> int:
         now = self.now
-        self.sounding = [(on, off) for on, off in self.sounding if off > now]
-        return sum(1 for on, _ in self.sounding if on <= now)
+        self.sounding = [n for n in self.sounding if n[1] > now]
+        return sum(1 for n in self.sounding if n[0] <= now)
+
+    def sounding_pitches(self) -> list[int]:
+        """Pitches sounding at the current time (those struck at it included)."""
+        now = self.now
+        return [p for on, off, p in self.sounding if on <= now < off]
+
+    @property
+    def pending_pitch(self) -> int | None:
+        """The pitch of the note being written (its Pitch token seen, not yet its Duration)."""
+        return self.decoder.pending_pitch
 
     def feed(self, token: int) -> list[Event]:
         k = int(self.kind_of[token]) if 0 <= token < len(self.kind_of) else OTHER
@@ -72,7 +84,8 @@ class MusicState:
         for e in events:
             if e.kind == NOTE_ON:
                 self.notes += 1
-                self.sounding.append((e.beat, e.beat + float(e.value)))
+                self.sounding.append((e.beat, e.beat + float(e.value), e.pitch))
+                self.last_velocity = e.velocity
                 self.onsets.append(e.beat)
                 self.recent.append(e.beat)
                 self.recent_pitches.append(e.pitch)
