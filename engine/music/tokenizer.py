@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
-import numpy as np
 from symusic import Score, Track
 
 from engine.errors import first_line
@@ -170,7 +169,6 @@ class Tokenizer:
 
     def _groups(self) -> TokenGroups:
         v = self.remi.vocab
-        res = max(self.remi.config.beat_res.values())
 
         def by_type(prefix: str, parse):
             return {i: parse(t.split("_", 1)[1]) for t, i in v.items() if t.split("_", 1)[0] == prefix}
