@@ -90,7 +90,8 @@ def cmd_generate(args) -> int:
                                 bars=args.bars, bpm=args.bpm, key=args.key, seed=args.seed,
                                 time_signature=_time_signature(args.time_signature),
                                 temperature=args.temperature, top_p=args.top_p, bundle=args.bundle,
-                                device=args.device, guidance=args.guidance, attributes=args.attributes)
+                                device=args.device, guidance=args.guidance, attributes=args.attributes,
+                                expression=args.expression, humanize=args.humanize)
     except (ValueError, OSError) as e:  # bad picture, bundle, key, VA, output path
         raise UserError(first_line(e)) from None
     for p in pieces:
@@ -111,7 +112,8 @@ def cmd_live(args) -> int:
                        bars=args.bars, midi_api=args.midi_api, bundle=args.bundle, device=args.device,
                        fps=args.fps, capture=args.capture, capture_bars=args.capture_bars,
                        guidance=args.guidance, osc=args.osc, osc_host=args.osc_host, follow=args.follow,
-                       follow_host=args.follow_host, follow_port=args.follow_port, attributes=args.attributes)
+                       follow_host=args.follow_host, follow_port=args.follow_port, attributes=args.attributes,
+                       expression=args.expression, humanize=args.humanize)
     try:
         return run_live(opts, report=lambda line: print(f"moodroll: {line}", file=sys.stderr, flush=True))
     except LiveError as e:
@@ -156,6 +158,10 @@ def _add_music_options(p: argparse.ArgumentParser) -> None:
                    f"{DEFAULT_GUIDANCE:g} = default, 2× decoding cost)")
     p.add_argument("--bundle", help="model bundle folder (default: assets/models/default)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--expression", type=float, default=1.0, metavar="X", help="a pianist's velocities and note "
+                   "lengths (learned from POP909's performances): 1 = as fitted, 0 = the model's own, up to 4")
+    p.add_argument("--humanize", type=float, default=0.0, metavar="MS", help="seeded timing spread of onsets in ms "
+                   "(0 = on the grid, the default; never while following a DAW)")
     p.add_argument("--no-attributes", dest="attributes", action="store_false", help="do not derive key, tempo, "
                    "density, velocity, register and polyphony from the emotion (the model alone decides; the "
                    "sanity limits stay)")

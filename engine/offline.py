@@ -34,6 +34,7 @@ from engine.picture.image import load_image
 from engine.music.metrics import estimate_key
 from engine.music.notes import notes_from_score
 from engine.model.sampling import SamplingOptions
+from engine.music.humanize import check_humanize, humanize_score
 from engine.music.tokenizer import release_before_repeat
 from engine.emotion.va import check_va
 
@@ -78,12 +79,14 @@ def output_paths(images: Sequence[str], out: str | Path) -> list[Path]:
 
 
 def to_midi_bytes(tokenizer, tokens: Sequence[int], bpm: float | None, key_signature: str | None,
-                  text: str) -> tuple[bytes, str | None, float, int]:
-    """Tokens -> Standard MIDI File bytes with tempo, key signature and a text meta event.
-    Returns (bytes, key written, first BPM, note count)."""
-    score = release_before_repeat(tokenizer.decode(tokens).resample(TICKS_PER_QUARTER))  # one note per key
+                  text: str, humanize: float = 0.0, seed: int | None = None) -> tuple[bytes, str | None, float, int]:
+    """Tokens -> Standard MIDI File bytes with tempo, key signature and a text meta event;
+    ``humanize`` ms of seeded onset spread (engine.music.humanize). Returns (bytes, key written,
+    first BPM, note count)."""
+    score = tokenizer.decode(tokens).resample(TICKS_PER_QUARTER)
     if bpm is not None:
         score.tempos = [Tempo(0, float(bpm))]
+    score = release_before_repeat(humanize_score(score, humanize, seed))  # one note per key
     notes = notes_from_score(score)
     if key_signature is None:
         est = estimate_key(notes)
@@ -104,7 +107,8 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
                    arousal: float | None = None, bars: int = 8, bpm: float | None = None,
                    key: str | None = None, seed: int | None = None, temperature: float = 1.0,
                    top_p: float = 0.95, bundle=None, device: str = "auto", guidance: float = 2.0,
-                   time_signature: tuple[int, int] | None = (4, 4), attributes: bool = True) -> list[Piece]:
+                   time_signature: tuple[int, int] | None = (4, 4), attributes: bool = True,
+                   expression: float = 1.0, humanize: float = 0.0) -> list[Piece]:
     """Generate one file per picture (or one VA-only file); returns what was written.
 
     ``guidance``: emotion strength (classifier-free guidance weight, 1 = off; no effect without
@@ -123,7 +127,8 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
     if bpm is not None and not (20 <= bpm <= 400):
         raise ValueError(f"bpm must lie between 20 and 400, got {bpm:g}")
     # The metre is locked (4/4 by default) so the file drops onto a DAW's bar grid; None = the model's.
-    controls = MusicalControls(key=key, bpm=bpm, time_signature=time_signature)  # raises on a bad key name
+    controls = MusicalControls(key=key, bpm=bpm, time_signature=time_signature, expression=expression)  # raises on a bad key name
+    check_humanize(humanize)
     SamplingOptions(temperature=temperature, top_p=top_p, guidance=guidance)  # raises on a bad setting
     pictures = [load_image(p) for p in images]  # raises on an unreadable picture
     paths = output_paths(images, out)
@@ -150,7 +155,8 @@ def generate_files(images: Sequence[str], out: str | Path, *, valence: float | N
         text = (f"moodroll: valence={v:.2f} arousal={a:.2f} (1-9 scale); source="
                 f"{Path(src).name if src else 'none'}; key={piece_controls.key or 'free'}; seed={seed + i}; "
                 f"bundle={gen.bundle.name}; attributes={planner.describe()}")
-        data, key_written, first_bpm, n_notes = to_midi_bytes(gen.tokenizer, tokens, piece_controls.bpm, sig, text)
+        data, key_written, first_bpm, n_notes = to_midi_bytes(gen.tokenizer, tokens, piece_controls.bpm, sig, text,
+                                                              humanize=humanize, seed=seed + i)
         write_atomic(path, data)
         pieces.append(Piece(path, tokens, v, a, src, key_written, first_bpm, n_notes,
                             planner.describe() if attributes else ""))

@@ -387,3 +387,29 @@ def test_steering_applies_at_the_next_bar_line_without_clearing_the_cache(bundle
     stream.stop()
     assert len(out.note_ons()) > n and stream.error is None and gen.n_tokens == stream.tokens
     assert out.receiver_sounding() == set()
+
+
+def test_humanize_spreads_own_clock_onsets_seeded_and_never_a_daws_grid(tok, example_ids):
+    def onsets(seed, follower=None, bpm=None):
+        vt = VirtualTime(start=0.0)
+        stream, out = stream_on(vt, TokenReplay(example_ids), tok, clock=follower, bars=2, bpm=bpm,
+                                humanize_ms=15.0, humanize_seed=seed)
+        stream.start()
+        if follower is not None:
+            vt.run(until=0.5)
+            Daw(vt, follower, 120).play(t0=0.5, position=None)
+        run_to_end(vt, stream)
+        assert out.receiver_sounding() == set() and stream.notes_skipped == 0
+        offs = [t for t, m in out.snapshot() if m[0] == 0x80]
+        assert len(offs) == 24  # every note released by its own note-off, none left for the final all-off
+        return [t for t, _, _ in out.note_ons()], stream
+
+    grid = [beat * 0.5 for beat, _ in note_ons_before_bar(tok, example_ids, 2)]
+    a, stream = onsets(7, bpm=120)
+    start = stream.options.preroll_s
+    off = [t - start - g for t, g in zip(a, grid)]
+    assert len(a) == len(grid) == 24
+    assert max(abs(x) for x in off) <= 0.015 * 2.5 * 1.2 + EPS and sum(abs(x) > 0.001 for x in off) >= 12
+    assert onsets(7, bpm=120)[0] == a and onsets(8, bpm=120)[0] != a  # seeded
+    synced, _ = onsets(7, follower=ClockFollower(_NoPort()))
+    assert [t - synced[0] for t in synced] == pytest.approx([g - grid[0] for g in grid], abs=1e-6)  # the DAW's grid

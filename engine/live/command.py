@@ -45,6 +45,8 @@ class LiveOptions:
     top_p: float = 0.95
     guidance: float = 2.0  # emotion strength (classifier-free guidance; 1 = off; 2x decoding cost)
     attributes: bool = True  # key, tempo, density... follow the emotion (engine.emotion.planner)
+    expression: float = 1.0  # a pianist's velocities and note lengths (engine.model.filters.expression)
+    humanize: float = 0.0  # ms of seeded onset spread, own clock only (engine.music.humanize)
     bars: int | None = None
     midi_api: str | None = None
     bundle: str | None = None
@@ -98,7 +100,7 @@ def run_live(o: LiveOptions, report: Callable[[str], None] = print,
         webcam = _webcam(o, perf, report, cleanup) if o.webcam is not None else None
         out, follower, key_follow = _ports(o, perf, report, cleanup)
         stream = perf.start(out, clock=follower, on_status=report,
-                            options=StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out))
+                            options=_stream_options(o))
         cleanup.append(stream.stop)
         _control(o, perf, out.full_name, key_follow, report, cleanup)
         _play(perf, out, webcam, report, stop)
@@ -129,7 +131,7 @@ def _read_inputs(o: LiveOptions):
     from engine.picture.webcam import WebcamError, open_capture
 
     try:
-        StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out)
+        _stream_options(o)
         SamplingOptions(temperature=o.temperature, top_p=o.top_p, seed=o.seed, guidance=o.guidance)
         _user_controls(o)
         if o.valence is not None:
@@ -142,9 +144,13 @@ def _read_inputs(o: LiveOptions):
     return rgb
 
 
+def _stream_options(o: LiveOptions) -> StreamOptions:
+    return StreamOptions(bpm=o.bpm, bars=o.bars, clock_out=o.clock_out, humanize_ms=o.humanize, humanize_seed=o.seed)
+
+
 def _user_controls(o: LiveOptions) -> MusicalControls:
     key = None if _follows_live_key(o) else o.key
-    return MusicalControls(key=key, bpm=o.bpm, time_signature=o.time_signature)
+    return MusicalControls(key=key, bpm=o.bpm, time_signature=o.time_signature, expression=o.expression)
 
 
 def _performance(o: LiveOptions, rgb, report) -> Performance:

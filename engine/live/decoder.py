@@ -71,7 +71,8 @@ from engine.live.clock import ClockFollower, InternalClock, SystemTime, check_bp
 from engine.live.ports import MidiOutput
 from engine.live.player import Playback
 from engine.model.filters.state import BOS
-from engine.music.events import BAR, KIND_ORDER, StreamingDecoder
+from engine.music.events import BAR, KIND_ORDER, NOTE_OFF, NOTE_ON, StreamingDecoder
+from engine.music.humanize import EventHumanizer, check_humanize
 from engine.music.tokenizer import Tokenizer
 
 END = "end"  # our own event kind: the last bar asked for is over
@@ -96,6 +97,8 @@ class StreamOptions:
     clock_out: bool = False  # also send MIDI clock + Start/Stop/Continue (own tempo only)
     realtime: bool = True  # ask for real-time scheduling of the playback thread (best effort)
     switch_interval_s: float = 0.0005  # Python's GIL switch interval while streaming
+    humanize_ms: float = 0.0  # seeded onset spread (engine.music.humanize); own clock only, never following a DAW
+    humanize_seed: int | None = None
 
     def __post_init__(self):
         if self.bpm is not None:
@@ -109,6 +112,7 @@ class StreamOptions:
             raise ValueError("start_bars must be between 0 and ahead_bars")
         if self.bars is not None and self.bars < 1:
             raise ValueError(f"bars must be at least 1, got {self.bars}")
+        check_humanize(self.humanize_ms)
 
 
 class TokenReplay:
@@ -360,6 +364,7 @@ class LiveStream(Playback):
         seq = 0
         put = self._queue.put
         bars_wanted = self.options.bars
+        humanize = EventHumanizer(self.options.humanize_ms if self.follower is None else 0.0, self.options.humanize_seed)
         ts = self.time_source
         news = False  # events or horizon not yet announced to playback (ts.notify)
         try:
@@ -400,6 +405,8 @@ class LiveStream(Playback):
                             del self.decoded_bars[:2048]
                         self.beats_per_bar = dec.beats_per_bar
                         self._apply_pending()  # the new bar is written under the new setting
+                    if humanize.on and ev.kind in (NOTE_ON, NOTE_OFF):
+                        ev = humanize(ev, self.clock.bpm)
                     put((ev.beat, order[ev.kind], seq, ev))
                     seq += 1
                     news = True
