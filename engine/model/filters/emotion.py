@@ -4,7 +4,7 @@ A bias adds to the model's logits instead of forbidding tokens, so the model sti
 notes, but its choices lean towards the target (a Gaussian bias multiplies the model's
 distribution by a Gaussian around the target):
 
-* velocity: ``-(v - target)^2 / (2 * 8^2)`` on the Velocity tokens, and a bound: only the
+* velocity (only with ``expression`` 0; else :mod:`.expression` chooses): ``-(v - target)^2 / (2 * 8^2)`` on the Velocity tokens, and a bound: only the
   velocities within ``VELOCITY_BOUND`` of the target (the model's velocity is very peaked);
 * register: an exponential tilt ``beta * p`` of the Pitch tokens with ``beta = (target - mean of
   the last 16 pitches) / 12^2``: it moves the mean pitch without narrowing the spread (a
@@ -15,7 +15,7 @@ distribution by a Gaussian around the target):
   range 45 median, 60 at the 90th percentile); inside the two octaves nothing changes;
 * note length: ``-(ln d - ln target)^2 / (2 * 0.6^2)`` on the Duration tokens;
 * tonality: ``tonal_bias * ln(profile / mean profile)`` on the Pitch tokens, with the
-  Krumhansl-Kessler profile of the locked key, so the tonic and its triad carry the key
+  Krumhansl-Kessler profile of the key (locked or only planned), so the tonic and its triad carry the key
   (a relative major and minor share their pitches; only this tells them apart);
 * density: ``b = gain * clip(ln(target rate / recent rate), -3, 3)`` added to every Pitch token
   and taken, ``b`` per beat of rest, from ``Bar`` (the rest of the bar) and every ``Position``
